@@ -1,0 +1,145 @@
+"""Notation: a SymPy LaTeX printer that writes what a teacher writes.
+
+Internal symbol names (``W2_1_3``, ``delta1_2``, ``a2_1``) print as
+W^{(2)}_{13}, δ^{(1)}_2 and ŷ; our functions print as σ(z), ReLU′(z).
+Also builds the derivation steps, as (words, LaTeX) pairs, for a sheet.
+"""
+from __future__ import annotations
+
+import re
+
+import sympy as sp
+from sympy.printing.latex import LatexPrinter
+
+from . import names
+from .functions import ACTIVATIONS, LOSSES
+
+_FUNCTIONS = {
+    "sigmoid": r"\sigma", "relu": r"\operatorname{ReLU}", "step": r"\operatorname{ReLU}'",
+    "leaky_relu": r"\operatorname{LReLU}", "leaky_step": r"\operatorname{LReLU}'",
+    "softplus": r"\operatorname{softplus}", "logsumexp": r"\operatorname{logsumexp}",
+}
+
+
+class TeacherPrinter(LatexPrinter):
+    """LaTeX in textbook notation for a network with ``layers`` widths."""
+
+    def __init__(self, layers: tuple[int, ...] = (), **settings):
+        super().__init__({"mul_symbol": None, **settings})
+        self.layers = layers
+
+    def _index(self, *idx: int) -> str:
+        return "".join(str(i) for i in idx)
+
+    def _print_Symbol(self, expr, style="plain"):
+        name = expr.name
+        if m := re.fullmatch(r"(x|y)_(\d+)", name):
+            single = m[1] == "y" and self.layers and self.layers[-1] == 1
+            return m[1] if single else f"{m[1]}_{{{m[2]}}}"
+        if name in ("yhat", "y"):
+            return r"\hat{y}" if name == "yhat" else "y"
+        if name.startswith("b") and (m := re.fullmatch(r"b(\d+)_(\d+)", name)):
+            return f"b^{{({m[1]})}}_{{{m[2]}}}"
+        if name.startswith("W") and (m := re.fullmatch(r"W(\d+)_(\d+)_(\d+)", name)):
+            return f"W^{{({m[1]})}}_{{{m[2]}{m[3]}}}"
+        p = names.parse(name)
+        if p is None:
+            return super()._print_Symbol(expr, style)
+        if p.kind == "a" and self.layers and p.layer == len(self.layers) - 1:
+            return r"\hat{y}" if self.layers[-1] == 1 else rf"\hat{{y}}_{{{p.index[0]}}}"
+        head = {"z": "z", "a": "a", "delta": r"\delta"}[p.kind]
+        return f"{head}^{{({p.layer})}}_{{{self._index(*p.index)}}}"
+
+    def _print_Function(self, expr, exp=None):
+        name = type(expr).__name__
+        if name in _FUNCTIONS:
+            args = ", ".join(self._print(a) for a in expr.args)
+            head = _FUNCTIONS[name] + (f"^{{{exp}}}" if exp else "")
+            return rf"{head}\left({args}\right)"
+        return super()._print_Function(expr, exp)
+
+
+def latex(expr, layers: tuple[int, ...] = ()) -> str:
+    """Print a SymPy expression in the notation of a network with these widths."""
+    return TeacherPrinter(layers).doprint(expr)
+
+
+# --- the derivation as steps -----------------------------------------------------
+
+def _vec(kind: str, l: int) -> str:
+    return {"z": f"z^{{({l})}}", "a": f"a^{{({l})}}", "delta": rf"\delta^{{({l})}}"}[kind]
+
+
+def _forward_steps(d) -> list[tuple[str, str]]:
+    net = d.network
+    b = " + b^{(l)}" if net.bias else ""
+    steps = [("Forward pass, layer by layer, starting from the input:",
+              rf"z^{{(l)}} = W^{{(l)}} a^{{(l-1)}}{b}, \qquad a^{{(l)}} = g_l\bigl(z^{{(l)}}\bigr),"
+              rf" \qquad a^{{(0)}} = x, \qquad \hat{{y}} = a^{{({net.depth})}}")]
+    loss = LOSSES[net.loss]
+    steps.append(("The loss of one example (natural logarithm; a batch takes the mean over examples):",
+                  loss.latex))
+    return steps
+
+
+def _output_steps(d) -> list[tuple[str, str]]:
+    net, ch = d.network, d.chain
+    L, lay = net.depth, net.layers
+    p = lambda e: latex(e, lay)
+    j = 0 if lay[-1] == 1 else None  # one output: no unit index needed
+    sub = "" if j == 0 else "_j"
+    act = ACTIVATIONS[net.activations[-1]]
+    yh = rf"\hat{{y}}{sub}"
+    steps = [(f"Differentiate the loss with respect to the output:",
+              rf"\frac{{\partial L}}{{\partial {yh}}} = " + (p(ch.dL_dyhat[0]) if j == 0 else
+              ", \quad ".join(rf"\frac{{\partial L}}{{\partial \hat{{y}}_{{{k + 1}}}}} = {p(e)}"
+                              for k, e in enumerate(ch.dL_dyhat))))]
+    if act.derivative is None:
+        steps.append(("The softmax couples the outputs: its Jacobian is",
+                      r"\frac{\partial \hat{y}_k}{\partial z^{(%d)}_j} = \hat{y}_k\,(\mathbb{1}[k=j] - \hat{y}_j)" % L))
+        steps.append(("Chain rule over every output:",
+                      rf"\delta^{{({L})}}_j = \sum_k \frac{{\partial L}}{{\partial \hat{{y}}_k}}"
+                      rf"\frac{{\partial \hat{{y}}_k}}{{\partial z^{{({L})}}_j}}"))
+    else:
+        steps.append(("The output activation's derivative, written in the output itself:",
+                      act.derivative_latex.replace("z", f"z^{{({L})}}{sub}").replace("a", yh, 1)
+                      if net.activations[-1] in ("sigmoid", "tanh") else act.derivative_latex))
+        steps.append(("Chain rule:", rf"\delta^{{({L})}}{sub} = \frac{{\partial L}}{{\partial {yh}}}"
+                      rf"\cdot {act.latex}'\bigl(z^{{({L})}}{sub}\bigr)"))
+    for k, (raw, closed) in enumerate(zip(ch.raw, ch.closed)):
+        lhs = _vec("delta", L) + ("" if j == 0 else f"_{{{k + 1}}}")
+        words = ("which simplifies to the closed form" + (" (a one-hot label has sum of y_k = 1)"
+                 if ch.constraint else "") + (", proved by SymPy:" if ch.proved else ":"))
+        mid = "" if sp.simplify(raw - closed) == 0 and raw == closed else f" = {p(raw)}"
+        steps.append((words if k == 0 else "", f"{lhs}{mid} = {p(closed)}"))
+    return steps
+
+
+def _hidden_steps(d) -> list[tuple[str, str]]:
+    net = d.network
+    if net.depth < 2:
+        return []
+    steps = [("Each hidden layer's delta comes from the layer above (backpropagation):",
+              r"\delta^{(l)} = \bigl(W^{(l+1)}\bigr)^{\top} \delta^{(l+1)} \odot g_l'\bigl(z^{(l)}\bigr)")]
+    for l in range(net.depth - 1, 0, -1):
+        act = ACTIVATIONS[net.activations[l - 1]]
+        steps.append((f"Layer {l} uses", act.derivative_latex))
+        for j, e in enumerate(d.delta_expr[l - 1]):
+            steps.append(("", f"{latex(d.delta[l - 1][j], net.layers)} = {latex(e, net.layers)}"))
+    return steps
+
+
+def _gradient_steps(d) -> list[tuple[str, str]]:
+    b = r", \qquad \frac{\partial L}{\partial b^{(l)}} = \delta^{(l)}" if d.network.bias else ""
+    return [("Gradients of the parameters of every layer:",
+             r"\frac{\partial L}{\partial W^{(l)}} = \delta^{(l)} \bigl(a^{(l-1)}\bigr)^{\top}"
+             r" \quad\text{that is}\quad \frac{\partial L}{\partial W^{(l)}_{ji}} = \delta^{(l)}_j a^{(l-1)}_i" + b),
+            ("One step of gradient descent with learning rate eta:",
+             r"W^{(l)} \leftarrow W^{(l)} - \eta\,\frac{\partial L}{\partial W^{(l)}}"
+             + (r", \qquad b^{(l)} \leftarrow b^{(l)} - \eta\,\frac{\partial L}{\partial b^{(l)}}"
+                if d.network.bias else ""))]
+
+
+def derivation_steps(d) -> tuple[tuple[str, str], ...]:
+    """The derivation as (words, LaTeX) pairs: forward, loss, δ⁽ᴸ⁾, hidden δ, gradients."""
+    return tuple(_forward_steps(d) + _output_steps(d) + _hidden_steps(d) + _gradient_steps(d))

@@ -1,0 +1,409 @@
+"""The spec stage: worksheet specs (TOML) and parameter files → frozen values.
+
+Every mistake becomes one :class:`SpecError` naming the file, the line, the
+key and what was expected; nothing here prints or exits.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ParamsError, SpecError, did_you_mean, expected_one_of
+from .functions import ACTIVATIONS, LOSSES
+
+Matrix = tuple[tuple[float, ...], ...]
+Vector = tuple[float, ...]
+
+SECTIONS = ("forward", "loss", "backward", "update")
+
+
+@dataclass(frozen=True)
+class Network:
+    """Architecture: widths (input first), one activation per layer, loss, bias."""
+
+    layers: tuple[int, ...]
+    activations: tuple[str, ...]
+    loss: str
+    bias: bool = True
+
+    @property
+    def depth(self) -> int:
+        """L, the number of layers with weights."""
+        return len(self.layers) - 1
+
+
+@dataclass(frozen=True)
+class Data:
+    """A batch of examples: ``x[s]`` and ``y[s]`` for example s (from 0)."""
+
+    x: Matrix
+    y: Matrix
+
+    @property
+    def size(self) -> int:
+        return len(self.x)
+
+
+@dataclass(frozen=True)
+class Params:
+    """One parameter set: ``W[l-1]`` is W⁽ˡ⁾ (n_l × n_{l−1}), ``b[l-1]`` is b⁽ˡ⁾."""
+
+    W: tuple[Matrix, ...]
+    b: tuple[Vector, ...] | None
+
+    def as_dict(self) -> dict[str, Any]:
+        """``{"W1": [[...]], "b1": [...], ...}`` as in a spec's [params]."""
+        out: dict[str, Any] = {}
+        for l, W in enumerate(self.W, start=1):
+            out[f"W{l}"] = [list(row) for row in W]
+            if self.b is not None:
+                out[f"b{l}"] = list(self.b[l - 1])
+        return out
+
+
+@dataclass(frozen=True)
+class Grid:
+    """Values low, low+step, …, high, without 0: where random values come from."""
+
+    low: float
+    high: float
+    step: float
+
+    def values(self) -> tuple[float, ...]:
+        n = int(round((self.high - self.low) / self.step))
+        vals = (round(self.low + k * self.step, 10) for k in range(n + 1))
+        return tuple(v for v in vals if v != 0)
+
+
+@dataclass(frozen=True)
+class Exercise:
+    """What the sheet asks: sections, learning rate η, decimals to round to."""
+
+    sections: tuple[str, ...] = SECTIONS
+    learning_rate: float = 0.5
+    decimals: int = 4
+
+
+@dataclass(frozen=True)
+class Random:
+    """Grids the randomizer draws missing values from."""
+
+    weights: Grid = Grid(-1.0, 1.0, 0.1)
+    biases: Grid | None = None  # None: as weights
+    inputs: Grid | None = None  # set: x is drawn per student
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A validated worksheet spec."""
+
+    path: str
+    title: str
+    network: Network
+    data: Data
+    fixed: dict = field(default_factory=dict)  # "W1"/"b1" → fixed value, as tuples
+    exercise: Exercise = Exercise()
+    random: Random = Random()
+    course: str = ""
+    date: str = ""
+    instructions: str = ""
+    fingerprint: str = ""
+
+    def __repr__(self) -> str:
+        return f"Spec({self.path!r}, layers={self.network.layers}, loss={self.network.loss!r})"
+
+    def fixed_params(self) -> Params | None:
+        """The spec's [params] as a Params when every W (and b) is fixed, else None."""
+        L = self.network.depth
+        need = [f"W{l}" for l in range(1, L + 1)]
+        need += [f"b{l}" for l in range(1, L + 1)] if self.network.bias else []
+        if any(k not in self.fixed for k in need):
+            return None
+        return Params(tuple(self.fixed[f"W{l}"] for l in range(1, L + 1)),
+                      tuple(self.fixed[f"b{l}"] for l in range(1, L + 1)) if self.network.bias else None)
+
+
+# --- locating keys in the TOML text, so errors can name a line ----------------
+
+class _Locator:
+    """Finds the line of a key: tomllib gives values but not positions."""
+
+    def __init__(self, text: str):
+        self.lines: dict[tuple[str, str], int] = {}
+        self.tables: dict[str, int] = {}
+        table = ""
+        for n, raw in enumerate(text.splitlines(), start=1):
+            line = raw.strip()
+            m = re.match(r"^\[\s*([A-Za-z0-9_.\-\"' ]+?)\s*\]", line)
+            if m:
+                table = m.group(1).strip()
+                self.tables.setdefault(table, n)
+                continue
+            m = re.match(r"^([A-Za-z0-9_\-\"']+)\s*=", line)
+            if m:
+                self.lines.setdefault((table, m.group(1).strip("\"'")), n)
+
+    def line(self, table: str, key: str | None = None) -> int | None:
+        if key is not None and (table, key) in self.lines:
+            return self.lines[(table, key)]
+        return self.tables.get(table)
+
+
+class _Reader:
+    """Validation context: the file, its locator, and error construction."""
+
+    def __init__(self, path: str, text: str):
+        self.path = path
+        self.where = _Locator(text)
+
+    def fail(self, table: str, key: str | None, message: str, sub: str = "") -> SpecError:
+        label = (f"[{table}]." if table else "") + (key or "") + sub
+        return SpecError(message, file=self.path, line=self.where.line(table, key),
+                         key=label or None)
+
+    def check_keys(self, table: str, got: dict, allowed: tuple[str, ...]) -> None:
+        for key in got:
+            if key not in allowed:
+                raise self.fail(table, key, f"unknown key; expected one of {', '.join(allowed)}"
+                                + did_you_mean(key, allowed))
+
+
+def _number(r: _Reader, table: str, key: str, value: Any, sub: str = "") -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise r.fail(table, key, f"expected a number; got {value!r}", sub)
+    return float(value)
+
+
+def _vector(r: _Reader, table: str, key: str, value: Any, n: int, what: str) -> Vector:
+    if not isinstance(value, list) or len(value) != n:
+        raise r.fail(table, key, f"expected {what}: a list of {n} numbers; got {value!r}")
+    return tuple(_number(r, table, key, v, f"[{i}]") for i, v in enumerate(value))
+
+
+def _matrix(r: _Reader, table: str, key: str, value: Any, rows: int, cols: int, what: str) -> Matrix:
+    shape_ok = (isinstance(value, list) and len(value) == rows
+                and all(isinstance(row, list) and len(row) == cols for row in value))
+    if not shape_ok:
+        raise r.fail(table, key, f"expected {what}: {rows} rows of {cols} numbers "
+                     f"(shape {rows}×{cols}); got {value!r}")
+    return tuple(tuple(_number(r, table, key, v, f"[{i}][{j}]") for j, v in enumerate(row))
+                 for i, row in enumerate(value))
+
+
+# --- the sections of a spec ---------------------------------------------------
+
+_TOP = ("title", "course", "date", "instructions", "network", "data", "params", "exercise", "random")
+
+
+def _network(r: _Reader, t: dict) -> Network:
+    r.check_keys("network", t, ("layers", "activations", "loss", "bias"))
+    for key in ("layers", "activations", "loss"):
+        if key not in t:
+            raise r.fail("network", key, "missing; this key is required")
+    layers = t["layers"]
+    if (not isinstance(layers, list) or len(layers) < 2
+            or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in layers)):
+        raise r.fail("network", "layers", "expected a list of at least 2 positive whole numbers "
+                     f"(input width, hidden widths…, output width); got {layers!r}")
+    acts = t["activations"]
+    if not isinstance(acts, list) or len(acts) != len(layers) - 1:
+        raise r.fail("network", "activations", f"expected a list of {len(layers) - 1} activations, "
+                     f"one per layer after the input; got {acts!r}")
+    for i, a in enumerate(acts):
+        if a not in ACTIVATIONS:
+            raise r.fail("network", "activations", expected_one_of(a, ACTIVATIONS), f"[{i}]")
+        if ACTIVATIONS[a].output_only and i != len(acts) - 1:
+            raise r.fail("network", "activations", "softmax is allowed only on the output layer; "
+                         f"got it on layer {i + 1} of {len(acts)}", f"[{i}]")
+    if acts[-1] == "softmax" and layers[-1] < 2:
+        raise r.fail("network", "layers", "expected at least 2 output units for a softmax output; "
+                     f"got {layers[-1]}")
+    loss = t["loss"]
+    if loss not in LOSSES:
+        raise r.fail("network", "loss", expected_one_of(loss, LOSSES))
+    needs = LOSSES[loss].outputs
+    if needs and acts[-1] not in needs:
+        raise r.fail("network", "loss", f'"{loss}" needs a {" or ".join(needs)} output layer; '
+                     f'got "{acts[-1]}" (set the last activation to {needs[0]})')
+    bias = t.get("bias", True)
+    if not isinstance(bias, bool):
+        raise r.fail("network", "bias", f"expected true or false; got {bias!r}")
+    return Network(tuple(layers), tuple(acts), loss, bias)
+
+
+def _examples(r: _Reader, key: str, value: Any, n: int, what: str) -> Matrix:
+    if isinstance(value, list) and value and all(isinstance(v, list) for v in value):
+        return tuple(_vector(r, "data", key, v, n, what) for v in value)
+    return (_vector(r, "data", key, value, n, what),)
+
+
+def _data(r: _Reader, t: dict, net: Network, draws_x: bool) -> Data:
+    r.check_keys("data", t, ("x", "y"))
+    if "y" not in t:
+        raise r.fail("data", "y", "missing; expected the target(s)")
+    y = _examples(r, "y", t["y"], net.layers[-1], f"{net.layers[-1]} target value(s)")
+    if "x" in t:
+        x = _examples(r, "x", t["x"], net.layers[0], f"{net.layers[0]} input value(s)")
+    elif draws_x:
+        x = tuple((0.0,) * net.layers[0] for _ in y)  # placeholders, drawn per student
+    else:
+        raise r.fail("data", "x", "missing; expected the input(s), or [random].inputs to draw them")
+    if len(x) != len(y):
+        raise r.fail("data", "y", f"expected as many targets as inputs ({len(x)}); got {len(y)}")
+    _check_labels(r, net, y)
+    return Data(x, y)
+
+
+def _check_labels(r: _Reader, net: Network, y: Matrix) -> None:
+    kind = LOSSES[net.loss].targets
+    for s, row in enumerate(y):
+        if kind == "unit" and any(not 0 <= v <= 1 for v in row):
+            raise r.fail("data", "y", f'expected targets between 0 and 1 for "{net.loss}"; '
+                         f"got {list(row)}", f"[{s}]" if len(y) > 1 else "")
+        if kind == "distribution" and (any(v < 0 for v in row) or abs(sum(row) - 1) > 1e-9):
+            raise r.fail("data", "y", f'expected a one-hot label (non-negative, summing to 1) for '
+                         f'"{net.loss}"; got {list(row)}', f"[{s}]" if len(y) > 1 else "")
+
+
+def _fixed(r: _Reader, t: dict, net: Network) -> dict:
+    allowed = tuple(f"W{l}" for l in range(1, net.depth + 1))
+    allowed += tuple(f"b{l}" for l in range(1, net.depth + 1)) if net.bias else ()
+    for key in t:
+        if key not in allowed and net.bias is False and re.fullmatch(r"b\d+", key):
+            raise r.fail("params", key, "the network has no biases ([network].bias = false); remove this key")
+    r.check_keys("params", t, allowed)
+    fixed = {}
+    for key, value in t.items():
+        l = int(key[1:])
+        rows, cols = net.layers[l], net.layers[l - 1]
+        if key[0] == "W":
+            fixed[key] = _matrix(r, "params", key, value, rows, cols, f"W{l}")
+        else:
+            fixed[key] = _vector(r, "params", key, value, rows, f"b{l}")
+    return fixed
+
+
+def _exercise(r: _Reader, t: dict) -> Exercise:
+    r.check_keys("exercise", t, ("sections", "learning_rate", "decimals"))
+    sections = t.get("sections", list(SECTIONS))
+    if not isinstance(sections, list) or not sections:
+        raise r.fail("exercise", "sections", f"expected a list from {', '.join(SECTIONS)}; got {sections!r}")
+    for i, s in enumerate(sections):
+        if s not in SECTIONS:
+            raise r.fail("exercise", "sections", expected_one_of(s, SECTIONS), f"[{i}]")
+    lr = _number(r, "exercise", "learning_rate", t.get("learning_rate", 0.5))
+    if lr <= 0:
+        raise r.fail("exercise", "learning_rate", f"expected a positive number; got {lr}")
+    decimals = t.get("decimals", 4)
+    if isinstance(decimals, bool) or not isinstance(decimals, int) or not 1 <= decimals <= 10:
+        raise r.fail("exercise", "decimals", f"expected a whole number from 1 to 10; got {decimals!r}")
+    return Exercise(tuple(s for s in SECTIONS if s in sections), lr, decimals)
+
+
+def _grid(r: _Reader, key: str, t: Any) -> Grid:
+    if not isinstance(t, dict):
+        raise r.fail("random", key, f"expected {{ low = …, high = …, step = … }}; got {t!r}")
+    r.check_keys("random", {f"{key}.{k}": v for k, v in t.items()},
+                 tuple(f"{key}.{k}" for k in ("low", "high", "step")))
+    low, high, step = (_number(r, "random", key, t.get(k), f".{k}") for k in ("low", "high", "step"))
+    if not (low < high and step > 0) or not Grid(low, high, step).values():
+        raise r.fail("random", key, f"expected low < high and step > 0 giving non-zero values; "
+                     f"got low={low}, high={high}, step={step}")
+    return Grid(low, high, step)
+
+
+def _random(r: _Reader, t: dict) -> Random:
+    r.check_keys("random", t, ("weights", "biases", "inputs"))
+    grids = {k: _grid(r, k, v) for k, v in t.items()}
+    return Random(grids.get("weights", Random().weights), grids.get("biases"), grids.get("inputs"))
+
+
+def _text(r: _Reader, doc: dict, key: str, default: str) -> str:
+    value = doc.get(key, default)
+    if not isinstance(value, str):
+        raise r.fail("", key, f"expected a string; got {value!r}")
+    return value
+
+
+def parse_spec(text: str, path: str = "<spec>") -> Spec:
+    """Validate a spec's TOML text; ``path`` is used in error messages."""
+    r = _Reader(path, text)
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        m = re.search(r"line (\d+)", str(e))
+        raise SpecError(f"not valid TOML: {e}", file=path, line=int(m.group(1)) if m else None) from e
+    r.check_keys("", doc, _TOP)
+    for table in ("network", "data"):
+        if not isinstance(doc.get(table), dict):
+            raise SpecError(f"missing table [{table}]", file=path, key=f"[{table}]")
+    for table in ("params", "exercise", "random"):
+        if table in doc and not isinstance(doc[table], dict):
+            raise r.fail("", table, "expected a table")
+    net = _network(r, doc["network"])
+    random = _random(r, doc.get("random", {}))
+    return Spec(
+        path=path,
+        title=_text(r, doc, "title", "Forward and backward pass"),
+        network=net,
+        data=_data(r, doc["data"], net, random.inputs is not None),
+        fixed=_fixed(r, doc.get("params", {}), net),
+        exercise=_exercise(r, doc.get("exercise", {})),
+        random=random,
+        course=_text(r, doc, "course", ""),
+        date=_text(r, doc, "date", ""),
+        instructions=_text(r, doc, "instructions", ""),
+        fingerprint=hashlib.sha256(text.encode()).hexdigest()[:8],
+    )
+
+
+def load_spec(path: str | Path) -> Spec:
+    """Read and validate a worksheet spec file."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError("no such file", file=str(path)) from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise SpecError(f"cannot read: {e}", file=str(path)) from e
+    return parse_spec(text, str(path))
+
+
+def params_from_dict(values: dict, spec: Spec, where: str) -> Params:
+    """Complete parameters from a dict shaped like [params], checked against the spec."""
+    r = _Reader(where, "")
+    fixed = _fixed(r, values, spec.network)
+    merged = {**spec.fixed, **fixed}
+    full = Spec(**{**spec.__dict__, "fixed": merged}).fixed_params()
+    if full is None:
+        missing = [k for k in _param_keys(spec.network) if k not in merged]
+        raise ParamsError(f"missing {', '.join(missing)}", file=where)
+    return full
+
+
+def _param_keys(net: Network) -> list[str]:
+    keys = [f"W{l}" for l in range(1, net.depth + 1)]
+    return keys + ([f"b{l}" for l in range(1, net.depth + 1)] if net.bias else [])
+
+
+def load_params_json(path: str | Path, spec: Spec) -> tuple[Params, Data]:
+    """Read a student's ``params.json``: ``{"params": {...}, "data": {"x", "y"}}``."""
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ParamsError("no such file", file=str(path)) from None
+    except (OSError, ValueError) as e:
+        raise ParamsError(f"not a JSON file: {e}", file=str(path)) from e
+    if not isinstance(doc, dict) or not isinstance(doc.get("params"), dict):
+        raise ParamsError('expected an object with "params" (and optionally "data")', file=str(path))
+    params = params_from_dict(doc["params"], spec, str(path))
+    data = spec.data
+    if isinstance(doc.get("data"), dict):
+        r = _Reader(str(path), "")
+        data = _data(r, doc["data"], spec.network, False)
+    return params, data
