@@ -113,14 +113,13 @@ class logsumexp(_Real):
 # --- stable NumPy versions, the targets of lambdify ---------------------------
 
 def np_sigmoid(z):
-    z = np.asarray(z, dtype=float)
-    e = np.exp(-np.abs(z))  # never overflows
-    return np.where(z >= 0, 1 / (1 + e), e / (1 + e))
+    """σ(z) = exp(−softplus(−z)): accurate in both tails and never overflows."""
+    return np.exp(-np.logaddexp(0.0, np.negative(z, dtype=float)))
 
 
 def np_softplus(z):
-    z = np.asarray(z, dtype=float)
-    return np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z)))
+    """log(1 + e^z), finite for any z."""
+    return np.logaddexp(0.0, z)
 
 
 def np_logsumexp(*z):

@@ -91,8 +91,8 @@ def _output_steps(d) -> list[tuple[str, str]]:
     act = ACTIVATIONS[net.activations[-1]]
     yh = rf"\hat{{y}}{sub}"
     steps = [(f"Differentiate the loss with respect to the output:",
-              rf"\frac{{\partial L}}{{\partial {yh}}} = " + (p(ch.dL_dyhat[0]) if j == 0 else
-              ", \quad ".join(rf"\frac{{\partial L}}{{\partial \hat{{y}}_{{{k + 1}}}}} = {p(e)}"
+              rf"\frac{{\partial L}}{{\partial {yh}}} = " + (p(display_form(ch.dL_dyhat[0])) if j == 0 else
+              r", \quad ".join(rf"\frac{{\partial L}}{{\partial \hat{{y}}_{{{k + 1}}}}} = {p(display_form(e))}"
                               for k, e in enumerate(ch.dL_dyhat))))]
     if act.derivative is None:
         steps.append(("The softmax couples the outputs: its Jacobian is",
@@ -101,18 +101,32 @@ def _output_steps(d) -> list[tuple[str, str]]:
                       rf"\delta^{{({L})}}_j = \sum_k \frac{{\partial L}}{{\partial \hat{{y}}_k}}"
                       rf"\frac{{\partial \hat{{y}}_k}}{{\partial z^{{({L})}}_j}}"))
     else:
+        zL = f"z^{{({L})}}{sub}"
         steps.append(("The output activation's derivative, written in the output itself:",
-                      act.derivative_latex.replace("z", f"z^{{({L})}}{sub}").replace("a", yh, 1)
-                      if net.activations[-1] in ("sigmoid", "tanh") else act.derivative_latex))
+                      rf"{act.latex}'\bigl({zL}\bigr) = {p(ch.jacobian[0][0])}" if not act.kinked
+                      else act.derivative_latex))
         steps.append(("Chain rule:", rf"\delta^{{({L})}}{sub} = \frac{{\partial L}}{{\partial {yh}}}"
                       rf"\cdot {act.latex}'\bigl(z^{{({L})}}{sub}\bigr)"))
-    for k, (raw, closed) in enumerate(zip(ch.raw, ch.closed)):
+    for k, closed in enumerate(ch.closed):
         lhs = _vec("delta", L) + ("" if j == 0 else f"_{{{k + 1}}}")
         words = ("which simplifies to the closed form" + (" (a one-hot label has sum of y_k = 1)"
                  if ch.constraint else "") + (", proved by SymPy:" if ch.proved else ":"))
-        mid = "" if sp.simplify(raw - closed) == 0 and raw == closed else f" = {p(raw)}"
+        mid = "" if act.derivative is None else (
+            rf" = {_factor(display_form(ch.dL_dyhat[k]), lay)} \cdot {_factor(ch.jacobian[k][k], lay)}")
         steps.append((words if k == 0 else "", f"{lhs}{mid} = {p(closed)}"))
     return steps
+
+
+def display_form(expr: sp.Expr) -> sp.Expr:
+    """A fraction with its numerator expanded and denominator factored: (ŷ−y)/(ŷ(1−ŷ))."""
+    num, den = sp.fraction(sp.together(expr))
+    return sp.expand(num) / den if den != 1 else expr
+
+
+def _factor(expr: sp.Expr, layers) -> str:
+    """An expression printed as one factor of a product: a sum gets parentheses."""
+    tex = latex(expr, layers)
+    return rf"\left({tex}\right)" if expr.is_Add else tex
 
 
 def _hidden_steps(d) -> list[tuple[str, str]]:
@@ -124,8 +138,11 @@ def _hidden_steps(d) -> list[tuple[str, str]]:
     for l in range(net.depth - 1, 0, -1):
         act = ACTIVATIONS[net.activations[l - 1]]
         steps.append((f"Layer {l} uses", act.derivative_latex))
-        for j, e in enumerate(d.delta_expr[l - 1]):
-            steps.append(("", f"{latex(d.delta[l - 1][j], net.layers)} = {latex(e, net.layers)}"))
+        for j in range(net.layers[l]):
+            back = sp.Add(*[d.W[l][k][j] * d.delta[l][k] for k in range(net.layers[l + 1])])
+            local = act.derivative(d.z[l - 1][j], d.a[l - 1][j])
+            steps.append(("", f"{latex(d.delta[l - 1][j], net.layers)} = "
+                              rf"{_factor(back, net.layers)} \cdot {_factor(local, net.layers)}"))
     return steps
 
 

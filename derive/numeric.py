@@ -124,11 +124,19 @@ class Pass:
 
     @property
     def loss(self) -> float:
-        return float(self.losses.mean())
+        """The batch loss: the mean over examples."""
+        return float(self.losses.sum() / len(self.losses))
 
 
 def _columns(m: np.ndarray) -> list[np.ndarray]:
     return list(m.T)
+
+
+def _stack(cols: list, n: int) -> np.ndarray:
+    """Columns (arrays, or constants where an expression has no variable) → (n, k)."""
+    if len(cols) == 1 and getattr(cols[0], "shape", None) == (n,):
+        return cols[0][:, None]
+    return np.column_stack([np.broadcast_to(c, (n,)) for c in cols])
 
 
 def forward(prog: Program, p: Arrays, X: np.ndarray) -> tuple[list, list]:
@@ -146,7 +154,7 @@ def forward(prog: Program, p: Arrays, X: np.ndarray) -> tuple[list, list]:
 def example_losses(prog: Program, zs: list, As: list, Y: np.ndarray) -> np.ndarray:
     """Each example's loss, from z⁽ᴸ⁾ where the loss has a stable logit form."""
     out = zs[-1] if prog.loss_from_logits else As[-1]
-    return np.broadcast_to(prog.loss(*_columns(out), *_columns(Y)), (len(Y),)).astype(float)
+    return _stack([prog.loss(*_columns(out), *_columns(Y))], len(Y))[:, 0]
 
 
 def run(prog: Program, p: Arrays, X: np.ndarray, Y: np.ndarray) -> Pass:
@@ -154,11 +162,11 @@ def run(prog: Program, p: Arrays, X: np.ndarray, Y: np.ndarray) -> Pass:
     zs, As = forward(prog, p, X)
     n = len(X)
     cols = prog.output_delta(*_columns(As[-1]), *_columns(Y), *_columns(zs[-1]))
-    deltas = [np.column_stack([np.broadcast_to(c, (n,)) for c in cols])]
+    deltas = [_stack(cols, n)]
     for l in range(len(p.W) - 2, -1, -1):
         deltas.insert(0, (deltas[0] @ p.W[l + 1]) * prog.derivative[l](zs[l], As[l + 1]))
     dW = tuple(D.T @ A / n for D, A in zip(deltas, As[:-1]))
-    db = None if p.b is None else tuple(D.mean(axis=0) for D in deltas)
+    db = None if p.b is None else tuple(D.sum(axis=0) / n for D in deltas)
     return Pass(tuple(zs), tuple(As), example_losses(prog, zs, As, Y), tuple(deltas), dW, db)
 
 

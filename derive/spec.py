@@ -152,6 +152,10 @@ class _Locator:
     def line(self, table: str, key: str | None = None) -> int | None:
         if key is not None and (table, key) in self.lines:
             return self.lines[(table, key)]
+        if key is not None and table == "" and key in self.tables:
+            return self.tables[key]  # a top-level table: its [header] line
+        if key is not None and "." in key:  # an inline table's key: the line of its parent
+            return self.line(table, key.split(".")[0])
         return self.tables.get(table)
 
 

@@ -154,17 +154,21 @@ def _closed_form(dL: sp.Expr, g_prime: sp.Expr, y: tuple, yhat: tuple, loss: str
     return min((product, cancelled), key=sp.count_ops)
 
 
-@lru_cache(maxsize=64)
 def _output_chain(net: Network) -> OutputChain:
     """δ⁽ᴸ⁾ = Σ_k ∂L/∂ŷ_k ∂ŷ_k/∂z_j, simplified and proved."""
-    n = net.layers[-1]
-    L = net.depth
+    return _output_chain_of(net.depth, net.layers[-1], net.activations[-1], net.loss)
+
+
+@lru_cache(maxsize=256)
+def _output_chain_of(L: int, n: int, activation: str, loss_name: str) -> OutputChain:
+    """The output chain depends only on depth, output width, activation and loss."""
+    net = Network((1,) * L + (n,), (activation,) * L, loss_name)
     yhat = tuple(_sym(names.make("a", L, k)) for k in range(1, n + 1))
     zL = tuple(_sym(names.make("z", L, k)) for k in range(1, n + 1))
     y = tuple(_sym(f"y_{k}") for k in range(1, n + 1))
     act, loss = ACTIVATIONS[net.activations[-1]], LOSSES[net.loss]
     Ly = loss.per_example(list(yhat), list(y))
-    dL = tuple(sp.factor_terms(sp.cancel(sp.diff(Ly, p))) for p in yhat)
+    dL = tuple(sp.diff(Ly, p) for p in yhat)
     if act.derivative is None:  # softmax: ∂ŷ_k/∂z_j = ŷ_k(1[k=j] − ŷ_j)
         jac = tuple(tuple(yhat[k] * (int(k == j) - yhat[j]) for j in range(n)) for k in range(n))
     else:

@@ -1,0 +1,4 @@
+"""python -m derive."""
+from .cli import main
+
+raise SystemExit(main())

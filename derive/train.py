@@ -1,0 +1,125 @@
+"""Full-batch gradient descent on a spec's batch (XOR is the shipped example).
+
+Uses the numeric stage's lambdified path, records the loss of every epoch
+and, when training does not converge, says what stalled: dead ReLU units,
+vanishing gradients, saturated units or a symmetric start.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .functions import ACTIVATIONS
+from .numeric import Arrays, Pass, batch, compile_network, run, step
+from .spec import Data, Network, Params
+
+
+@dataclass(frozen=True)
+class TrainingRun:
+    """The result of training: loss per epoch (before its update), final state, verdict."""
+
+    losses: tuple[float, ...]
+    predictions: tuple[tuple[float, ...], ...]
+    params: Params
+    converged: bool
+    diagnosis: str
+
+    def __repr__(self) -> str:
+        return (f"TrainingRun(epochs={len(self.losses)}, loss {self.losses[0]:.4g} → "
+                f"{self.losses[-1]:.4g}, converged={self.converged})")
+
+
+def initial_params(net: Network, seed: int) -> Params:
+    """Glorot-uniform weights and zero biases from a generator seeded with ``seed``."""
+    rng = np.random.default_rng(seed)
+    W = []
+    for n_in, n_out in zip(net.layers[:-1], net.layers[1:]):
+        r = np.sqrt(6.0 / (n_in + n_out))
+        W.append(rng.uniform(-r, r, size=(n_out, n_in)))
+    b = tuple(np.zeros(n) for n in net.layers[1:]) if net.bias else None
+    return Arrays(tuple(W), b).to_params()
+
+
+def train(net: Network, params: Params, data: Data, learning_rate: float, epochs: int) -> TrainingRun:
+    """Run ``epochs`` steps of full-batch gradient descent from ``params``."""
+    prog = compile_network(net)
+    X, Y = batch(data)
+    p = Arrays.of(params)
+    losses = np.empty(epochs)
+    for epoch in range(epochs):
+        r = run(prog, p, X, Y)
+        losses[epoch] = r.loss
+        p = step(p, r, learning_rate)
+    final = run(prog, p, X, Y)
+    fits = _fits(net, final.a[-1], Y, losses)
+    diagnosis = _diagnose(net, p, final, losses, fits)
+    return TrainingRun(tuple(float(v) for v in losses),
+                       tuple(tuple(float(v) for v in row) for row in final.a[-1]),
+                       p.to_params(), fits, diagnosis)
+
+
+def _fits(net: Network, Yhat: np.ndarray, Y: np.ndarray, losses: np.ndarray) -> bool:
+    """Classification: every prediction on the right side of ½ (or argmax); else loss fell 100×."""
+    if net.loss == "cce":
+        return bool(np.all(Yhat.argmax(axis=1) == Y.argmax(axis=1)))
+    if net.loss == "bce":
+        return bool(np.all(np.abs(Yhat - Y) < 0.5))
+    return bool(losses[-1] <= max(1e-2 * losses[0], 1e-6))
+
+
+def _diagnose(net: Network, p: Arrays, r: Pass, losses: np.ndarray, fits: bool) -> str:
+    start, end = losses[0], r.loss
+    if fits:
+        return (f"converged: the loss fell from {start:.4g} to {end:.4g} in {len(losses)} epochs "
+                "and every prediction is on the right side of its target")
+    flat = abs(start - end) < 0.01 * max(abs(start), 1e-12)
+    head = (f"stalled: the loss stayed flat near its starting value ({start:.4g} → {end:.4g})"
+            if flat else f"not converged: the loss fell from {start:.4g} to {end:.4g} "
+                         f"in {len(losses)} epochs but some predictions are still wrong")
+    reasons = _dead_units(net, r) + _saturated_units(net, r) + _symmetric_units(net, p)
+    reasons += _tiny_gradients(r)
+    return head + ("; " + "; ".join(reasons) if reasons else "; try more epochs or another learning rate")
+
+
+def _dead_units(net: Network, r: Pass) -> list[str]:
+    dead = [f"a{l}_{j + 1}" for l, (Z, act) in enumerate(zip(r.z[:-1], net.activations), start=1)
+            if act == "relu" for j in range(Z.shape[1]) if np.all(Z[:, j] <= 0)]
+    return [f"dead ReLU units {', '.join(dead)}: z ≤ 0 for every example, so no gradient "
+            "flows through them"] if dead else []
+
+
+def _saturated_units(net: Network, r: Pass) -> list[str]:
+    sat = [f"a{l}_{j + 1}" for l, (Z, act) in enumerate(zip(r.z[:-1], net.activations), start=1)
+           if ACTIVATIONS[act].bounded for j in range(Z.shape[1]) if np.all(np.abs(Z[:, j]) > 6)]
+    return [f"saturated units {', '.join(sat)}: |z| > 6 for every example, so g′(z) ≈ 0"] if sat else []
+
+
+def _symmetric_units(net: Network, p: Arrays) -> list[str]:
+    """Hidden units with equal incoming and outgoing weights get equal gradients forever."""
+    out = []
+    for l in range(len(p.W) - 1):
+        b = p.b[l] if p.b is not None else np.zeros(p.W[l].shape[0])
+        # a unit is its incoming weights, its bias and its outgoing weights
+        units = [np.concatenate([p.W[l][j], [b[j]], p.W[l + 1][:, j]]) for j in range(len(b))]
+        groups: list[list[int]] = []
+        for j, u in enumerate(units):
+            for g in groups:
+                if np.allclose(units[g[0]], u):
+                    g.append(j)
+                    break
+            else:
+                groups.append([j])
+        for g in (g for g in groups if len(g) > 1):
+            out.append(f"hidden units {', '.join(f'a{l + 1}_{j + 1}' for j in g)} are identical "
+                       "(a symmetric start): they get identical gradients and can never differ")
+    return out
+
+
+def _tiny_gradients(r: Pass) -> list[str]:
+    grads = list(r.dW) + (list(r.db) if r.db is not None else [])
+    largest = max(float(np.abs(g).max()) for g in grads)
+    if largest < 1e-4:
+        return [f"the gradients are tiny (largest |∂L/∂θ| = {largest:.2g}), so the weights barely "
+                "move: the starting weights are too small for the signal to pass through the layers"]
+    return []

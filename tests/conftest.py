@@ -1,0 +1,25 @@
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+IN_CI = os.environ.get("CI") == "true"
+
+
+def require(tool: str) -> None:
+    """Skip when a tool is missing, except in CI where it is a failure."""
+    if shutil.which(tool) is None:
+        if IN_CI:
+            pytest.fail(f"{tool} is not installed, and CI must have it (run scripts/setup)")
+        pytest.skip(f"{tool} not installed")
+
+
+@pytest.fixture
+def root() -> Path:
+    return ROOT

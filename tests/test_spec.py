@@ -1,0 +1,69 @@
+"""Every spec mistake gives one line naming file, line, key and what was expected; exit 2."""
+from pathlib import Path
+
+import pytest
+
+from derive.cli import main
+from derive.errors import SpecError
+from derive.spec import load_spec
+
+SPECS = Path(__file__).parent / "fixtures" / "specs"
+
+# fixture → (line the message must name, fragments it must contain)
+BAD = {
+    "bad-unknown-key.toml": (7, ["[network].activation", "unknown key", 'did you mean "activations"']),
+    "bad-unknown-activation.toml": (5, ["[network].activations[1]", "expected one of sigmoid, tanh",
+                                        'got "sigmod"', 'did you mean "sigmoid"']),
+    "bad-unknown-loss.toml": (6, ["[network].loss", "expected one of bce, mse, half_mse, mae, cce"]),
+    "bad-matrix-shape.toml": (13, ["[params].W1", "2 rows of 2 numbers", "2×2"]),
+    "bad-softmax-hidden.toml": (5, ["[network].activations[0]", "softmax is allowed only on the output layer"]),
+    "bad-cce-without-softmax.toml": (6, ["[network].loss", '"cce" needs a softmax output layer', '"sigmoid"']),
+    "bad-label-out-of-range.toml": (10, ["[data].y", "between 0 and 1", "[2.0]"]),
+    "bad-input-width.toml": (9, ["[data].x", "2 input value(s)"]),
+    "bad-unknown-table.toml": (12, ["parms", "unknown key", 'did you mean "params"']),
+    "bad-toml-syntax.toml": (6, ["not valid TOML"]),
+    "bad-params-beyond-depth.toml": (17, ["[params].W3", "unknown key", "W1, W2, b1, b2"]),
+    "bad-unknown-section.toml": (19, ["[exercise].sections[1]", "expected one of forward, loss, backward, update",
+                                      'did you mean "backward"']),
+    "bad-grid-key.toml": (19, ["[random].weights.stepsize", 'did you mean "weights.step"']),
+    "bad-cce-label-not-one-hot.toml": (8, ["[data].y", "one-hot"]),
+}
+
+
+@pytest.mark.parametrize("fixture", sorted(BAD))
+def test_bad_spec_is_one_located_line_with_exit_status_2(fixture, capsys):
+    line, fragments = BAD[fixture]
+    path = SPECS / fixture
+    status = main(["solve", str(path)])
+    out, err = capsys.readouterr()
+    assert status == 2
+    assert out == ""
+    assert err.count("\n") == 1, err
+    assert err.startswith(f"derive: {path}:{line}: "), err
+    for f in fragments:
+        assert f in err, (f, err)
+    assert "Traceback" not in err
+
+
+def test_the_error_is_a_typed_value():
+    with pytest.raises(SpecError) as e:
+        load_spec(SPECS / "bad-matrix-shape.toml")
+    assert e.value.line == 13 and e.value.key == "[params].W1"
+
+
+def test_missing_file(capsys):
+    assert main(["formulas", "no/such/spec.toml"]) == 2
+    assert "no/such/spec.toml: no such file" in capsys.readouterr().err
+
+
+def test_good_spec_values_are_frozen():
+    spec = load_spec(SPECS / "good-classic.toml")
+    assert spec.network.layers == (2, 2, 1)
+    assert spec.fixed_params().W[0] == ((0.5, -0.3), (0.8, 0.2))
+    with pytest.raises(AttributeError):
+        spec.network.loss = "mse"
+
+
+@pytest.mark.parametrize("path", sorted(Path("worksheets").glob("*.toml")))
+def test_every_shipped_spec_is_valid(path):
+    load_spec(path)
