@@ -1,0 +1,222 @@
+"""The pdf stage: real TeX compiles of small hand-written sheets (no mocks of TeX).
+
+TeX tests are marked ``tex``.  They are skipped when TeX or poppler-utils are
+missing, except under CI=true, where a missing toolchain fails them.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from derive import pdf
+from derive.errors import TexError
+from derive.pdf import CompileResult, Sheet, compile_sheets, tex_available
+
+TOOLS = ("pdftotext", "pdfinfo", "pdffonts")
+PREAMBLE = "\\documentclass{article}\n\\usepackage[T1]{fontenc}\n\\usepackage{lmodern}\n"
+
+
+@pytest.fixture(scope="module")
+def need_tex() -> None:
+    missing = [t for t in ("pdflatex", *TOOLS) if shutil.which(t) is None]
+    if missing:
+        message = f"missing {', '.join(missing)} (run scripts/setup)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+def document(key: str, pages: int, extra: str = "", preamble: str = PREAMBLE) -> str:
+    """A standalone sheet of ``pages`` pages, each naming its sheet and page."""
+    tag = key.replace("/", "")
+    body = "\n\\newpage\n".join(
+        f"\\section{{Part}} Sheet{tag} page{p}. Pagenum\\thepage." for p in range(1, pages + 1))
+    return f"{preamble}\\begin{{document}}\n{body}\n{extra}\n\\end{{document}}\n"
+
+
+def text(pdf: Path) -> str:
+    return subprocess.run(["pdftotext", str(pdf), "-"], check=True,
+                          capture_output=True, text=True).stdout
+
+
+def pages(pdf: Path) -> int:
+    info = subprocess.run(["pdfinfo", str(pdf)], check=True, capture_output=True, text=True).stdout
+    return int(next(line.split()[1] for line in info.splitlines() if line.startswith("Pages:")))
+
+
+PAGES = {"a/blank": 1, "b/blank": 3, "c/blank": 2, "e/blank": 1}
+BROKEN = "d/blank"
+
+
+@pytest.fixture(scope="module")
+def run(need_tex, tmp_path_factory) -> tuple[CompileResult, Path, list, Path]:
+    """One batch of five sheets, the fourth broken, and a reversed combined PDF."""
+    root = tmp_path_factory.mktemp("run")
+    out, work = root / "out", root / "work"
+    keys = ["a/blank", "b/blank", "c/blank", BROKEN, "e/blank"]
+    sheets = [Sheet(k, document(k, PAGES.get(k, 1), "\\undefinedmacro" if k == BROKEN else ""),
+                    out / f"{k.replace('/', '-')}.pdf") for k in keys]
+    calls: list[tuple[int, int]] = []
+    result = compile_sheets(sheets, combined={out / "class.pdf": list(reversed(keys))},
+                            batch_size=10, progress=lambda d, t: calls.append((d, t)), workdir=work)
+    return result, out, calls, work
+
+
+@pytest.mark.tex
+def test_each_sheet_pdf_holds_exactly_its_own_pages(run):
+    result, out, _, _ = run
+    for key, count in PAGES.items():
+        pdf = out / f"{key.replace('/', '-')}.pdf"
+        content = text(pdf)
+        assert pages(pdf) == count
+        assert [f"page{p}." in content for p in range(1, count + 1)] == [True] * count
+        tag = key.replace("/", "")
+        others = [k.replace("/", "") for k in PAGES if k != key]
+        assert f"Sheet{tag}" in content and not any(f"Sheet{o}" in content for o in others)
+
+
+@pytest.mark.tex
+def test_counters_restart_for_every_sheet(run):
+    _, out, _, _ = run
+    for key in PAGES:
+        content = text(out / f"{key.replace('/', '-')}.pdf")
+        assert "Pagenum1." in content          # page numbers start at 1
+        assert re.search(r"(\d+)\s+Part", content)[1] == "1"  # sections start at 1
+
+
+@pytest.mark.tex
+def test_combined_pdf_is_in_requested_order_without_failed_sheet(run):
+    result, out, _, _ = run
+    combined = out / "class.pdf"
+    assert combined in result.written
+    assert pages(combined) == sum(PAGES.values())
+    content = text(combined)
+    positions = [content.index(f"Sheet{k.replace('/', '')} page1.") for k in reversed(list(PAGES))]
+    assert positions == sorted(positions)
+
+
+@pytest.mark.tex
+def test_broken_sheet_is_reported_and_others_are_produced(run):
+    result, out, calls, _ = run
+    assert [f.key for f in result.failures] == [BROKEN]
+    excerpt = result.failures[0].log_excerpt
+    assert "! Undefined control sequence." in excerpt
+    assert "l.6 \\undefinedmacro" in excerpt   # the sheet's own line number
+    assert not (out / "d-blank.pdf").exists()
+    assert len(result.written) == len(PAGES) + 1
+    assert calls and calls[-1] == (5, 5)
+
+
+@pytest.mark.tex
+def test_no_temporary_files_remain(run):
+    _, out, _, work = run
+    expected = {f"{k.replace('/', '-')}.pdf" for k in PAGES} | {"class.pdf"}
+    assert {p.name for p in out.iterdir()} == expected
+    assert list(work.iterdir()) == []
+
+
+@pytest.mark.tex
+def test_fonts_are_vector(run):
+    _, out, _, _ = run
+    fonts = subprocess.run(["pdffonts", str(out / "class.pdf")], check=True,
+                           capture_output=True, text=True).stdout
+    assert "Type 1" in fonts and "Type 3" not in fonts
+
+
+@pytest.mark.tex
+def test_document_text_cannot_run_programs_or_read_files(need_tex, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    hack = "\\immediate\\write18{touch HACKED}\\immediate\\write18{touch /tmp/derive-HACKED}"
+    sheets = [Sheet("x/shell", document("x/shell", 1, hack), tmp_path / "out" / "shell.pdf"),
+              Sheet("x/read", document("x/read", 1, "\\input{/etc/passwd}"), tmp_path / "out" / "read.pdf"),
+              Sheet("x/ok", document("x/ok", 1), tmp_path / "out" / "ok.pdf")]
+    result = compile_sheets(sheets, workdir=tmp_path / "work")
+    assert not list(tmp_path.rglob("HACKED")) and not Path("/tmp/derive-HACKED").exists()
+    assert [f.key for f in result.failures] == ["x/read"]
+    assert "/etc/passwd" in result.failures[0].log_excerpt
+    assert "root:" not in text(tmp_path / "out" / "shell.pdf")
+
+
+@pytest.mark.tex
+def test_environment_left_open_fails_like_the_sheet_alone(need_tex, tmp_path):
+    # In a batch, the marker after the body would close the environment silently.
+    sheets = [Sheet("a", document("a", 1), tmp_path / "a.pdf"),
+              Sheet("open", document("open", 1, "\\begin{itemize}\\item x"), tmp_path / "open.pdf"),
+              Sheet("c", document("c", 1), tmp_path / "c.pdf")]
+    result = compile_sheets(sheets, workdir=tmp_path / "work")
+    assert [f.key for f in result.failures] == ["open"]
+    assert "\\begin{itemize} on input line 6 ended by \\end{document}" in result.failures[0].log_excerpt
+    assert (tmp_path / "a.pdf").exists() and (tmp_path / "c.pdf").exists()
+
+
+@pytest.mark.tex
+def test_endless_loop_times_out_and_only_that_sheet_fails(need_tex, tmp_path, monkeypatch):
+    monkeypatch.setattr(pdf, "_TIMEOUT_BASE", 1.0)
+    monkeypatch.setattr(pdf, "_TIMEOUT_PER_SHEET", 0.5)
+    sheets = [Sheet("a", document("a", 1), tmp_path / "a.pdf"),
+              Sheet("loop", document("loop", 1, "\\def\\x{\\x}\\x"), tmp_path / "loop.pdf"),
+              Sheet("c", document("c", 1), tmp_path / "c.pdf")]
+    result = compile_sheets(sheets, workdir=tmp_path / "work")
+    assert [f.key for f in result.failures] == ["loop"]
+    assert "did not finish" in result.failures[0].log_excerpt
+    assert (tmp_path / "a.pdf").exists() and (tmp_path / "c.pdf").exists()
+
+
+@pytest.mark.tex
+def test_preamble_error_fails_every_sheet_of_the_batch(need_tex, tmp_path):
+    preamble = PREAMBLE + "\\usepackage{no-such-package-xyz}\n"
+    sheets = [Sheet(f"s{i}", document(f"s{i}", 1, preamble=preamble), tmp_path / f"s{i}.pdf")
+              for i in range(4)]
+    result = compile_sheets(sheets, workdir=tmp_path / "work")
+    assert [f.key for f in result.failures] == ["s0", "s1", "s2", "s3"]
+    assert "no-such-package-xyz.sty' not found" in result.failures[0].log_excerpt
+    # TeX looks ahead for a package date, so (as for the sheet alone) the
+    # error shows the line after \usepackage.
+    assert "l.5 \\begin" in result.failures[0].log_excerpt
+    assert result.written == () and list(tmp_path.glob("*.pdf")) == []
+
+
+@pytest.mark.tex
+def test_many_batches_on_two_workers_with_two_preambles(need_tex, tmp_path):
+    other = PREAMBLE + "\\usepackage{amsmath}\n"
+    sheets = [Sheet(f"s{i}/{kind}", document(f"s{i}{kind}", 1 + i % 2, preamble=pre),
+                    tmp_path / f"s{i}-{kind}.pdf")
+              for i in range(6) for kind, pre in (("blank", PREAMBLE), ("solved", other))]
+    result = compile_sheets(sheets, jobs=2, batch_size=2, workdir=tmp_path / "work",
+                            combined={tmp_path / "solved.pdf": [s.key for s in sheets
+                                                                if s.key.endswith("solved")]})
+    assert result.failures == ()
+    for sheet in sheets:
+        assert f"Sheet{sheet.key.replace('/', '')} page1." in text(sheet.pdf_path)
+    assert pages(tmp_path / "solved.pdf") == sum(1 + i % 2 for i in range(6))
+
+
+@pytest.mark.tex
+def test_lualatex(need_tex, tmp_path):
+    if not tex_available("lualatex"):
+        if os.environ.get("CI") == "true":
+            pytest.fail("lualatex missing (run scripts/setup)")
+        pytest.skip("lualatex missing")
+    preamble = "\\documentclass{article}\n\\usepackage{fontspec}\n"
+    sheets = [Sheet(k, document(k, n, preamble=preamble), tmp_path / f"{k}.pdf")
+              for k, n in (("u1", 2), ("u2", 1))]
+    result = compile_sheets(sheets, engine="lualatex", workdir=tmp_path / "work")
+    assert result.failures == ()
+    assert pages(tmp_path / "u1.pdf") == 2 and "Sheetu2 page1." in text(tmp_path / "u2.pdf")
+
+
+def test_unknown_engine_is_a_tex_error():
+    with pytest.raises(TexError, match="pdflatex"):
+        compile_sheets([], engine="xelatexx")
+
+
+def test_missing_engine_says_to_run_setup(monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert not tex_available("pdflatex")
+    with pytest.raises(TexError, match="scripts/setup"):
+        compile_sheets([Sheet("a", document("a", 1), tmp_path / "a.pdf")])
