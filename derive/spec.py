@@ -411,3 +411,89 @@ def load_params_json(path: str | Path, spec: Spec) -> tuple[Params, Data]:
         r = _Reader(str(path), "")
         data = _data(r, doc["data"], spec.network, False)
     return params, data
+
+
+# --- rosters --------------------------------------------------------------------
+
+import csv  # noqa: E402
+import io  # noqa: E402
+
+from .errors import RosterError  # noqa: E402
+
+_SAFE_ID = re.compile(r"^[\w@+.\-]+$")
+
+
+@dataclass(frozen=True)
+class Student:
+    """One roster row: id, name, and the 1-based line of the CSV it came from."""
+
+    id: str
+    name: str
+    line: int
+
+
+@dataclass(frozen=True)
+class Roster:
+    """The students of a class, in roster order."""
+
+    path: str
+    students: tuple[Student, ...]
+
+    def __repr__(self) -> str:
+        return f"Roster({self.path!r}, {len(self.students)} students)"
+
+    def ids(self) -> list[str]:
+        return [s.id for s in self.students]
+
+
+def read_csv_text(path: str | Path, error: type) -> str:
+    """A CSV file's text, UTF-8 with or without BOM; a bad byte names its line."""
+    try:
+        raw = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise error("no such file", file=str(path)) from None
+    except OSError as e:
+        raise error(f"cannot read: {e.strerror}", file=str(path)) from e
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = raw[:e.start].count(b"\n") + 1
+        raise error(f"not UTF-8 text (byte 0x{raw[e.start]:02x}); save the file as CSV UTF-8",
+                    file=str(path), line=line) from None
+
+
+def load_roster(path: str | Path) -> Roster:
+    """Read a roster CSV with a header naming ``student_id`` and ``name`` columns."""
+    text = read_csv_text(path, RosterError)
+    rows = list(csv.reader(io.StringIO(text, newline="")))
+    if not rows:
+        raise RosterError("empty file; expected a header with student_id and name", file=str(path), line=1)
+    header = [h.strip() for h in rows[0]]
+    for column in ("student_id", "name"):
+        if column not in header:
+            raise RosterError(f'missing column "{column}"; the header has {", ".join(header) or "nothing"}'
+                              + did_you_mean(column, header), file=str(path), line=1, key="header")
+    i_id, i_name = header.index("student_id"), header.index("name")
+    students, seen = [], {}
+    for n, row in enumerate(rows[1:], start=2):
+        if not any(cell.strip() for cell in row):
+            continue  # blank lines, as spreadsheets leave them
+        sid = row[i_id].strip() if i_id < len(row) else ""
+        name = row[i_name].strip() if i_name < len(row) else ""
+        _check_student(path, n, sid, seen)
+        seen[sid] = n
+        students.append(Student(sid, name, n))
+    if not students:
+        raise RosterError("no students; expected one row per student after the header", file=str(path), line=2)
+    return Roster(str(path), tuple(students))
+
+
+def _check_student(path, n: int, sid: str, seen: dict) -> None:
+    if not sid:
+        raise RosterError("empty student_id", file=str(path), line=n, key="student_id")
+    if sid in seen:
+        raise RosterError(f'duplicate student_id "{sid}" (first on line {seen[sid]})',
+                          file=str(path), line=n, key="student_id")
+    if not _SAFE_ID.match(sid) or sid in (".", ".."):
+        raise RosterError(f'expected a student_id of letters, digits and - _ . @ + (it names a folder); '
+                          f'got "{sid}"', file=str(path), line=n, key="student_id")

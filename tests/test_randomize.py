@@ -1,0 +1,84 @@
+"""Per-student draws: HMAC seeds, the grid, the quality constraints, no duplicates."""
+import hashlib
+import hmac
+
+import numpy as np
+import pytest
+
+import oracle
+from derive import names
+from derive.numeric import quantize
+from derive.randomize import (KINK_MARGIN, SATURATION, draw_class, draw_student, problems,
+                              secret_fingerprint, student_seed)
+from derive.spec import load_spec, parse_spec
+
+SPEC = load_spec("worksheets/random-221.toml")
+
+
+def test_seed_is_an_hmac_of_the_id_under_the_secret():
+    digest = hmac.new(b"s3cret", b"s1001", hashlib.sha256).digest()
+    assert student_seed("s3cret", "s1001") == int.from_bytes(digest[:8], "big")
+    assert student_seed("s3cret", "s1001") != student_seed("other", "s1001")
+    assert secret_fingerprint("s3cret") != "s3cret" and len(secret_fingerprint("s3cret")) == 12
+
+
+def test_draws_are_on_the_grid_and_never_zero():
+    grid = {round(v / 10, 1) for v in range(-10, 11) if v}
+    for d in draw_class(SPEC, "k", [f"s{i}" for i in range(60)]).values():
+        values = [v for W in d.params.W for row in W for v in row] + [v for b in d.params.b for v in b]
+        assert set(values) <= grid
+
+
+def test_same_inputs_same_draw_different_secret_different_draw():
+    a = draw_student(SPEC, student_seed("k", "s1"))
+    assert a == draw_student(SPEC, student_seed("k", "s1"))
+    assert a.params != draw_student(SPEC, student_seed("k2", "s1")).params
+
+
+def test_every_draw_meets_the_quality_constraints():
+    """Checked with the independent hand MLP, not with the code that drew them."""
+    ids = [f"s{i}" for i in range(80)]
+    for d in draw_class(SPEC, "k", ids).values():
+        h = oracle.mlp(SPEC.network.layers, SPEC.network.activations, "bce", d.params.W, d.params.b,
+                       d.data.x, d.data.y)
+        for z in h["zs"]:
+            assert np.all(np.abs(z) <= SATURATION)  # no saturated sigmoid
+        # no asked value that is non-zero but rounds to zero
+        grads = [g for gs in (h["dW"], h["db"]) for G in gs for g in np.ravel(G)]
+        assert all(g == 0 or quantize(g, 4) != 0 for g in grads)
+
+
+def test_relu_pre_activations_stay_away_from_the_kink():
+    text = open("worksheets/random-221.toml").read().replace(
+        'activations = ["sigmoid", "sigmoid"]', 'activations = ["relu", "sigmoid"]')
+    spec = parse_spec(text, "relu.toml")
+    for d in draw_class(spec, "k", [f"s{i}" for i in range(40)]).values():
+        h = oracle.mlp(spec.network.layers, spec.network.activations, "bce", d.params.W, d.params.b,
+                       d.data.x, d.data.y)
+        assert np.all(np.abs(h["zs"][0]) >= KINK_MARGIN)
+
+
+def test_problems_names_what_is_wrong():
+    spec = load_spec("worksheets/classic-221.toml")
+    from derive.spec import Params
+    saturated = Params((((5.0, 0.1), (0.8, 0.2)),) + spec.fixed_params().W[1:], spec.fixed_params().b)
+    assert any("saturated" in p for p in problems(spec, saturated, spec.data))
+
+
+def test_no_two_students_share_a_parameter_set():
+    draws = draw_class(SPEC, "k", [f"s{i}" for i in range(300)])
+    assert len({d.params for d in draws.values()}) == 300
+
+
+def test_a_fixed_spec_gives_everyone_the_fixed_values():
+    spec = load_spec("worksheets/classic-221.toml")
+    draws = draw_class(spec, "", ["a", "b"])
+    assert draws["a"].params == draws["b"].params == spec.fixed_params()
+
+
+def test_drawn_inputs_come_from_their_grid():
+    text = open("worksheets/random-221.toml").read().replace("x = [1, 0.5]\n", "") + \
+        "inputs = { low = 0.0, high = 1.0, step = 0.5 }\n"
+    spec = parse_spec(text, "inputs.toml")
+    xs = {v for d in draw_class(spec, "k", [f"s{i}" for i in range(30)]).values() for v in d.data.x[0]}
+    assert xs <= {0.5, 1.0} and xs
