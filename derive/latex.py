@@ -90,7 +90,7 @@ def _output_steps(d) -> list[tuple[str, str]]:
     sub = "" if j == 0 else "_j"
     act = ACTIVATIONS[net.activations[-1]]
     yh = rf"\hat{{y}}{sub}"
-    steps = [(f"Differentiate the loss with respect to the output:",
+    steps = [("Differentiate the loss with respect to the output:",
               rf"\frac{{\partial L}}{{\partial {yh}}} = " + (p(display_form(ch.dL_dyhat[0])) if j == 0 else
               r", \quad ".join(rf"\frac{{\partial L}}{{\partial \hat{{y}}_{{{k + 1}}}}} = {p(display_form(e))}"
                               for k, e in enumerate(ch.dL_dyhat))))]

@@ -5,7 +5,10 @@ and the grader all round through :func:`quantize`, so they cannot disagree.
 """
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Context, Decimal
+
+# enough digits for any finite float (a typed 1e300 too) at any sheet's decimals
+_CONTEXT = Context(prec=400, rounding=ROUND_HALF_UP)
 
 
 def quantize(value: float, decimals: int) -> Decimal:
@@ -13,7 +16,7 @@ def quantize(value: float, decimals: int) -> Decimal:
 
     Goes through ``repr`` so that 0.125 rounds to 0.13, and never yields -0.
     """
-    q = Decimal(repr(float(value))).quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP)
+    q = Decimal(repr(float(value))).quantize(Decimal(1).scaleb(-decimals), context=_CONTEXT)
     return q if q != 0 else abs(q)
 
 
@@ -35,7 +38,7 @@ import sympy as sp  # noqa: E402
 from . import names  # noqa: E402
 from .functions import ACTIVATIONS, LAMBDIFY_MODULES, LOSSES, np_softmax  # noqa: E402
 from .spec import Data, Network, Params  # noqa: E402
-from .symbolic import Derivation, derive_network  # noqa: E402
+from .symbolic import derive_network  # noqa: E402
 
 
 def _lambdify(args, expr):

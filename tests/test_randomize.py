@@ -3,10 +3,8 @@ import hashlib
 import hmac
 
 import numpy as np
-import pytest
 
 import oracle
-from derive import names
 from derive.numeric import quantize
 from derive.randomize import (KINK_MARGIN, SATURATION, draw_class, draw_student, problems,
                               secret_fingerprint, student_seed)

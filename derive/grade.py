@@ -1,0 +1,790 @@
+"""The grade stage: students' typed answers against the key.
+
+Reading what people type (:func:`parse_number`), tolerance modes as named
+functions (:func:`within_decimals`, :func:`within_rtol`,
+:func:`within_sigfigs`), error carried forward (each answer re-evaluated from
+the student's own earlier answers by :mod:`derive.mistakes`), named mistakes,
+and the files a class's grading produces.  Every answer gets a
+:class:`Status`, never a bare boolean; named mistakes are feedback only and
+never change the score.
+"""
+from __future__ import annotations
+
+import csv
+import enum
+import hashlib
+import io
+import math
+import os
+import re
+import tempfile
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Iterable, Mapping, Sequence
+
+from . import names as answer_names
+from .errors import AnswersError, OutputError, did_you_mean
+from .mistakes import MISTAKES, Problem, mistake_id
+from .numeric import format_number, quantize
+from .spec import Data, Network, Params
+
+
+# --- reading a typed number -------------------------------------------------------
+
+@dataclass(frozen=True)
+class Unparseable:
+    """A cell that is not a number: the text and why it was not read."""
+
+    text: str
+    reason: str
+
+
+_TYPED = str.maketrans({
+    "\u2212": "-", "\u2013": "-", "\u2012": "-", "\u2010": "-", "\u2011": "-", "\ufe63": "-",
+    **{chr(0xFF10 + d): str(d) for d in range(10)},  # full-width forms from East Asian keyboards
+    "\uff0d": "-", "\uff0b": "+", "\uff0e": ".", "\uff0c": ",", "\uff45": "e", "\uff25": "E",
+})
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_SIGN_SPACE = re.compile(r"^([+-])\s+")
+_MAX_LENGTH = 100
+
+
+def parse_number(text: str) -> float | None | Unparseable:
+    """A typed number as a float; None when empty (missing); :class:`Unparseable` otherwise.
+
+    Accepts ``-0.204``, ``−0.204`` (Unicode minus or dash), ``+0.5``, ``.5``,
+    ``1e-3``, surrounding spaces, and a decimal comma (``0,204``) when there is
+    no other separator.  Rejects ``nan``, ``inf``, ``1.2.3``, ``0,1,2``, words.
+    """
+    if text is None:
+        return None
+    s = str(text).strip()
+    if not s:
+        return None
+    if len(s) > _MAX_LENGTH:
+        return Unparseable(str(text), "too long to be a number")
+    s = _SIGN_SPACE.sub(r"\1", s.translate(_TYPED))  # "− 0.5" → "-0.5"
+    if "," in s:
+        if "." in s or s.count(",") > 1:
+            return Unparseable(str(text), "more than one decimal separator")
+        s = s.replace(",", ".")
+    if not _NUMBER.fullmatch(s):
+        return Unparseable(str(text), "not a number")
+    value = float(s)
+    if not math.isfinite(value):
+        return Unparseable(str(text), "too large")
+    return value
+
+
+# --- tolerance modes ------------------------------------------------------------------
+
+def _slack(*xs: float) -> float:
+    """A few ulps of the largest magnitude: absorbs binary floating point at the boundary."""
+    return 4 * math.ulp(max(1.0, *(abs(x) for x in xs)))
+
+
+def within_decimals(given: float, key: float, decimals: int) -> bool:
+    """|given − key as printed| ≤ one unit in the last place (10^−decimals)."""
+    unit = 10.0 ** -decimals
+    d = abs(given - key)
+    if d > 2 * unit:  # the printed key is within half a unit of the key
+        return False
+    return abs(given - float(quantize(key, decimals))) <= unit * (1 + 1e-9) + _slack(given, key)
+
+
+def within_rtol(given: float, key: float, rtol: float, atol: float = 0.0) -> bool:
+    """|given − key| ≤ atol + rtol·|key| (NumPy's ``isclose``)."""
+    return abs(given - key) <= atol + rtol * abs(key) + _slack(given, key)
+
+
+def within_sigfigs(given: float, key: float, sigfigs: int) -> bool:
+    """|given − key| ≤ one unit in the ``sigfigs``-th significant digit of the key."""
+    if key == 0:
+        return abs(given) <= 10.0 ** -sigfigs
+    unit = 10.0 ** (math.floor(math.log10(abs(key))) - sigfigs + 1)
+    return abs(given - key) <= unit * (1 + 1e-9) + _slack(given, key)
+
+
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """How close an answer must be: ``decimals``, ``rtol`` or ``sigfigs`` mode.
+
+    Make one with :meth:`by_decimals`, :meth:`by_rtol` or :meth:`by_sigfigs`.
+    """
+
+    mode: str = "decimals"
+    digits: int = 4        # decimals, or significant figures
+    rtol: float = 0.0
+    atol: float = 0.0
+
+    @classmethod
+    def by_decimals(cls, decimals: int) -> "Tolerance":
+        return cls("decimals", decimals)
+
+    @classmethod
+    def by_rtol(cls, rtol: float, atol: float = 0.0) -> "Tolerance":
+        return cls("rtol", 0, rtol, atol)
+
+    @classmethod
+    def by_sigfigs(cls, sigfigs: int) -> "Tolerance":
+        return cls("sigfigs", sigfigs)
+
+    def accepts(self, given: float, key: float) -> bool:
+        """Whether ``given`` counts as equal to ``key``."""
+        if self.mode == "decimals":
+            return within_decimals(given, key, self.digits)
+        if self.mode == "rtol":
+            return within_rtol(given, key, self.rtol, self.atol)
+        if self.mode == "sigfigs":
+            return within_sigfigs(given, key, self.digits)
+        raise ValueError(f"unknown tolerance mode {self.mode!r}")
+
+    def describe(self) -> str:
+        """The rule as one sentence for the feedback."""
+        if self.mode == "decimals":
+            unit = format_number(10.0 ** -self.digits, self.digits)
+            return (f"Answers are accepted within ±{unit} of the key as printed (one unit in the "
+                    f"{_ordinal(self.digits)} decimal place), because you round each step and carry "
+                    "the rounded value forward.")
+        if self.mode == "rtol":
+            parts = [f"{self.rtol * 100:g}% of the key's size" if self.rtol else "",
+                     f"{self.atol:g}" if self.atol else ""]
+            return f"Answers are accepted within {' plus '.join(p for p in parts if p) or '0'} of the key."
+        return (f"Answers are accepted within one unit in the {_ordinal(self.digits)} significant "
+                "figure of the key.")
+
+
+# --- grading one student -------------------------------------------------------------
+
+class Status(enum.StrEnum):
+    """What became of one answer."""
+
+    CORRECT = "correct"          # matches the key
+    CARRIED = "carried"          # wrong against the key, right from the student's own earlier answers
+    WRONG = "wrong"
+    MISSING = "missing"          # left empty
+    UNPARSEABLE = "unparseable"  # not a number
+
+
+@dataclass(frozen=True)
+class AnswerResult:
+    """One graded answer.
+
+    ``reevaluated`` is the value the answer should have from the student's
+    own earlier answers (None where it has none, e.g. z⁽¹⁾); ``mistake`` a
+    :data:`~derive.mistakes.MISTAKES` id naming a wrong answer's likely cause.
+    """
+
+    name: str
+    given: str
+    value: float | None
+    expected: float
+    reevaluated: float | None
+    status: Status
+    mistake: str | None
+    message: str
+
+
+@dataclass(frozen=True)
+class StudentResult:
+    """All of a student's graded answers, in worksheet order, and the score."""
+
+    results: tuple[AnswerResult, ...]
+    score: float
+    max: float
+
+    def __repr__(self) -> str:
+        counts = Counter(r.status.value for r in self.results)
+        return f"StudentResult(score={self.score:g}/{self.max:g}, {dict(counts)})"
+
+    def __getitem__(self, name: str) -> AnswerResult:
+        for r in self.results:
+            if r.name == name:
+                return r
+        raise KeyError(name)
+
+
+@dataclass(frozen=True)
+class _Answer:
+    """One answer during grading: the typed text and what it reads as."""
+
+    name: str
+    given: str
+    value: float | Unparseable | None
+
+    @property
+    def number(self) -> float | None:
+        return self.value if isinstance(self.value, float) else None
+
+
+def grade_student(net: Network, params: Params, data: Data, learning_rate: float, decimals: int,
+                  answers: Mapping[str, str], tolerance: Tolerance | None = None,
+                  carried_weight: float = 1.0, names: Sequence[str] | None = None) -> StudentResult:
+    """Grade one student's answers (answer name → text as typed) against their exercise.
+
+    ``names`` are the answers the sheet asks for (default: every answer of
+    the solution); ``tolerance`` defaults to one unit in the last of
+    ``decimals`` places.  Never raises on what a student typed.
+    """
+    tol = tolerance or Tolerance.by_decimals(decimals)
+    pr = Problem.of(net, params, data, learning_rate)
+    asked = _asked(pr, names)
+    typed = {n: _read(n, answers.get(n)) for n in asked}
+    own = {n: a.number for n, a in typed.items() if a.number is not None}
+    on_key = {n for n, v in own.items() if tol.accepts(v, pr.key[n])}
+    g = _Grading(pr, tol, decimals, typed, own, on_key)
+    results = tuple(g.result(n) for n in asked)
+    score = sum(1.0 if r.status is Status.CORRECT else carried_weight if r.status is Status.CARRIED
+                else 0.0 for r in results)
+    return StudentResult(results, score, float(len(results)))
+
+
+def _asked(pr: Problem, names: Sequence[str] | None) -> tuple[str, ...]:
+    if names is None:
+        return tuple(pr.key)
+    unknown = [n for n in names if n not in pr.key]
+    if unknown:
+        raise ValueError(f"not answers of this exercise: {', '.join(unknown)}")
+    return tuple(names)
+
+
+def _read(name: str, text) -> _Answer:
+    given = "" if text is None else str(text)
+    return _Answer(name, given, parse_number(given))
+
+
+class _Grading:
+    """One student's grading: their answers, and re-evaluations from them made once, when needed."""
+
+    def __init__(self, pr: Problem, tol: Tolerance, decimals: int, typed: dict[str, _Answer],
+                 own: dict[str, float], on_key: set[str]):
+        self.pr, self.tol, self.decimals = pr, tol, decimals
+        self.typed, self.own, self.on_key = typed, own, on_key
+        self.merged = {**pr.key, **own}  # the student's values, the key's where they gave none
+        self._cache: dict[str, object] = {}
+
+    def _once(self, what: str, compute):
+        if what not in self._cache:
+            self._cache[what] = compute()
+        return self._cache[what]
+
+    def routes(self, name: str) -> list[tuple[float | None, tuple[str, ...]]]:
+        """(re-evaluated value, parents used) for each accepted way of working the answer out."""
+        lay = self.pr.layout
+        if not lay.parents[name]:
+            return []
+        out = [(self._once("a", lambda: self.pr.reevaluate(self.merged)).get(name), lay.parents[name])]
+        if name in lay.parents_via_z:  # a hidden δ with g′ taken at the student's z
+            via_z = self._once("z", lambda: self.pr.reevaluate(self.merged, derivative_at_z=True))
+            out.append((via_z.get(name), lay.parents_via_z[name]))
+        return out
+
+    def result(self, name: str) -> AnswerResult:
+        a = self.typed[name]
+        if a.value is None:
+            return self._result(name, None, Status.MISSING, "no answer")
+        if isinstance(a.value, Unparseable):
+            return self._result(name, None, Status.UNPARSEABLE,
+                                f"could not read {a.given.strip()!r} as a number ({a.value.reason})")
+        if name in self.on_key:
+            return self._result(name, None, Status.CORRECT, "correct")
+        routes, refusals = self.routes(name), []
+        for r, parents in routes:
+            if r is not None and self.tol.accepts(a.number, r):
+                refusal = self._no_carry(name, r, parents)
+                if not refusal:
+                    return self._follows(name, r, parents)
+                refusals.append(f" No credit carried forward: {refusal}.")
+        return self._wrong(name, routes[0][0] if routes else None, "".join(refusals[:1]))
+
+    def _result(self, name, r, status, message, mistake=None) -> AnswerResult:
+        """An AnswerResult; ``r`` None: the first route's re-evaluation (None without parents)."""
+        if r is None:
+            routes = self.routes(name)
+            r = routes[0][0] if routes else None
+        a = self.typed[name]
+        return AnswerResult(name, a.given, a.number, self.pr.key[name], r, status, mistake, message)
+
+    def _follows(self, name: str, r: float, parents: tuple[str, ...]) -> AnswerResult:
+        """Right from the student's own parents: carried (or correct, if the parents are)."""
+        off = [p for p in parents if p in self.typed and p not in self.on_key]
+        if not off:  # every parent is right: only the rounding carried forward differs
+            return self._result(name, r, Status.CORRECT, "correct (from your rounded earlier answers)")
+        return self._result(name, r, Status.CARRIED, f"follows correctly from your {', '.join(off)}")
+
+    def _no_carry(self, name: str, r: float, parents: tuple[str, ...]) -> str:
+        """Why an answer that follows from the student's parents still earns nothing ('' if none)."""
+        zero = lambda v: quantize(v, self.decimals) == 0
+        key = self.pr.key
+        for p in parents:
+            a = self.typed.get(p)
+            if a is None:  # not asked: the key's value was used
+                continue
+            if a.value is None:
+                return f"your {p} is missing"
+            if a.number is None:
+                return f"your {p} is not a number"
+            if zero(a.number) and not zero(key[p]):
+                return f"your {p} is 0"
+        if zero(r) and not zero(key[name]):
+            return f"your earlier answers make {name} trivially 0"
+        old = _old_parameter(self.pr, name)
+        if (old is not None and _same_printed(r, old, self.decimals)
+                and not _same_printed(key[name], old, self.decimals)):
+            return "your earlier answers leave the parameter unchanged"
+        return ""
+
+    def _wrong(self, name: str, r: float | None, note: str) -> AnswerResult:
+        expected = f"Expected {format_number(self.pr.key[name], self.decimals)}."
+        key = self._named_mistake(name, self.typed[name].number)
+        if key is None:
+            return self._result(name, r, Status.WRONG, f"{expected}{note}")
+        variant = key.partition(":")[2].replace("x", "×").replace("/", "÷")
+        explain = MISTAKES[mistake_id(key)] + (f" (here {variant})" if variant else "")
+        return self._result(name, r, Status.WRONG, f"{explain} {expected}{note}", mistake_id(key))
+
+    def _named_mistake(self, name: str, value: float) -> str | None:
+        """The first catalogued mistake matching the answer: from the student's parents, then the key's."""
+        tables = self._once("mistakes", lambda: [self.pr.mistakes(self.own, self.decimals),
+                                                 self.pr.mistakes(None, self.decimals)])
+        for table in tables:
+            for key, v in table.get(name, {}).items():
+                if self.tol.accepts(value, v):
+                    return key
+        return None
+
+
+def _old_parameter(pr: Problem, name: str) -> float | None:
+    """The given W or b an update answer starts from (None for other answers)."""
+    p = answer_names.parse(name)
+    if p.kind == "new_W":
+        return pr.params.W[p.layer - 1][p.index[0] - 1][p.index[1] - 1]
+    if p.kind == "new_b" and pr.params.b is not None:
+        return pr.params.b[p.layer - 1][p.index[0] - 1]
+    return None
+
+
+def _same_printed(a: float, b: float, decimals: int) -> bool:
+    return quantize(a, decimals) == quantize(b, decimals)
+
+
+# --- a single sheet: derive verify ---------------------------------------------------
+
+def verify(net: Network, params: Params, data: Data, learning_rate: float, decimals: int,
+           answers: Mapping[str, str], tolerance: Tolerance | None = None,
+           names: Sequence[str] | None = None) -> StudentResult:
+    """Check one sheet's answers; by default only the answers it gives (that exist) are graded."""
+    if names is None:
+        solution_names = Problem.of(net, params, data, learning_rate).key
+        names = [n for n in solution_names if str(answers.get(n) or "").strip()] or list(solution_names)
+    return grade_student(net, params, data, learning_rate, decimals, answers, tolerance, names=names)
+
+
+def result_json(result: StudentResult, decimals: int) -> dict:
+    """A JSON-able form: ``{"score", "max", "answers": {name: {given, expected, status, mistake}}}``."""
+    return {
+        "score": result.score,
+        "max": result.max,
+        "answers": {r.name: {"given": r.given, "expected": format_number(r.expected, decimals),
+                             "status": r.status.value, "mistake": r.mistake, "message": r.message}
+                    for r in result.results},
+    }
+
+
+# --- reading answers files --------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Answers:
+    """An answers file: student id → answer name → text as typed, with what was odd about it.
+
+    ``layout`` is ``"wide"`` (student_id, then a column per answer) or
+    ``"long"`` (student_id, name, value); ``lines`` gives each student's first
+    line; ``warnings`` are located one-line messages, nothing is dropped silently.
+    """
+
+    path: str
+    layout: str
+    students: Mapping[str, Mapping[str, str]]
+    lines: Mapping[str, int]
+    warnings: tuple[str, ...]
+
+    def __repr__(self) -> str:
+        return (f"Answers({self.path!r}, {self.layout}, {len(self.students)} students, "
+                f"{len(self.warnings)} warnings)")
+
+    def not_on_roster(self, roster: Iterable[str]) -> list[str]:
+        """Warnings for the ids in this file that are not on the roster."""
+        return _roster_warnings(self.path, self.lines, roster)
+
+
+@dataclass(frozen=True)
+class SheetAnswers:
+    """One sheet's answers (for ``derive verify``): answer name → text as typed."""
+
+    path: str
+    answers: Mapping[str, str]
+    warnings: tuple[str, ...]
+
+
+_DELIMITERS = (",", ";", "\t")
+
+
+def _header_key(cell: str) -> str:
+    return re.sub(r"[\s\-]+", "_", cell.strip().lower())
+
+
+def _load_text(path: str | Path) -> str:
+    """The file as text (UTF-8, with or without BOM), or an AnswersError saying why not."""
+    try:
+        raw = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise AnswersError("no such file", file=str(path)) from None
+    except OSError as e:
+        raise AnswersError(f"cannot read: {e.strerror or e}", file=str(path)) from e
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = raw[:e.start].count(b"\n") + 1
+        raise AnswersError(f"not UTF-8 text (byte {e.start}); save the file as \"CSV UTF-8\"",
+                           file=str(path), line=line) from e
+
+
+def _rows(text: str, path: str, delimiter: str) -> list[tuple[int, list[str]]]:
+    """(first line number, cells) for every non-blank row."""
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    rows, line = [], 1
+    try:
+        for cells in reader:
+            if any(c.strip() for c in cells):
+                rows.append((line, cells))
+            line = reader.line_num + 1
+    except csv.Error as e:
+        raise AnswersError(f"not a readable CSV file: {e}", file=path, line=reader.line_num or 1) from e
+    return rows
+
+
+def _delimiter(text: str) -> str:
+    """The separator the header line uses (``;`` and tab for spreadsheets set to a decimal comma)."""
+    first = next((ln for ln in text.splitlines() if ln.strip()), "")
+    for d in _DELIMITERS:
+        if _header_key(first.split(d)[0].strip('"')) == "student_id" and d in first:
+            return d
+    return ","
+
+
+def read_answers(path: str | Path, *, roster: Iterable[str] | None = None,
+                 expected: Iterable[str] | None = None) -> Answers:
+    """Read a class's answers CSV, wide or long (detected from the header).
+
+    ``roster`` (student ids) and ``expected`` (the answer names the sheet
+    asks) add warnings for ids and names outside them.  Raises
+    :class:`~derive.errors.AnswersError` only when the file cannot be read at all.
+    """
+    path = str(path)
+    text = _load_text(path)
+    rows = _rows(text, path, _delimiter(text))
+    if not rows:
+        raise AnswersError("empty file; expected a header starting with student_id", file=path, line=1)
+    line, header = rows[0]
+    keys = [_header_key(c) for c in header]
+    if keys[0] != "student_id":
+        raise AnswersError(f"expected the first column to be student_id; got {header[0].strip()!r}",
+                           file=path, line=line)
+    reader = _read_long if keys == ["student_id", "name", "value"] else _read_wide
+    asked = set(expected) if expected is not None else None
+    students, lines, warnings = reader(path, header, rows[1:], asked)
+    if roster is not None:
+        warnings += _roster_warnings(path, lines, roster)
+    return Answers(path, "long" if reader is _read_long else "wide",
+                   MappingProxyType({s: MappingProxyType(a) for s, a in students.items()}),
+                   MappingProxyType(lines), tuple(warnings))
+
+
+def _roster_warnings(path: str, lines: Mapping[str, int], roster: Iterable[str]) -> list[str]:
+    known = set(roster)
+    return [f"{path}:{line}: student_id {s!r} is not on the roster; not graded"
+            for s, line in lines.items() if s not in known]
+
+
+def _name_problem(name: str, expected: set[str] | None) -> str:
+    """Why a column or row name is not gradable ('' when it is)."""
+    if not name:
+        return "has no answer name"
+    if answer_names.parse(name) is None:
+        return f"{name!r} is not an answer name" + did_you_mean(name, expected or ())
+    if expected is not None and name not in expected:
+        return f"{name!r} is not asked on this sheet"
+    return ""
+
+
+def _read_wide(path, header, rows, expected):
+    warnings: list[str] = []
+    columns: dict[int, str] = {}
+    hline = 1
+    for i, cell in enumerate(header[1:], start=1):
+        name = cell.strip()
+        problem = _name_problem(name, expected)
+        if problem:
+            warnings.append(f"{path}:{hline}: column {i + 1} {problem}; ignored")
+        elif name in columns.values():
+            warnings.append(f"{path}:{hline}: column {i + 1} repeats {name!r}; the first one is used")
+        else:
+            columns[i] = name
+    students: dict[str, dict[str, str]] = {}
+    lines: dict[str, int] = {}
+    for line, cells in rows:
+        sid = cells[0].strip()
+        if len(cells) > len(header) and any(c.strip() for c in cells[len(header):]):
+            warnings.append(f"{path}:{line}: {len(cells)} cells but the header has {len(header)}; "
+                            "the extra cells are ignored")
+        elif len(cells) < len(header):
+            warnings.append(f"{path}:{line}: {len(cells)} cells but the header has {len(header)}; "
+                            "the missing ones count as empty")
+        if not sid:
+            warnings.append(f"{path}:{line}: no student_id; row ignored")
+        elif sid in students:
+            warnings.append(f"{path}:{line}: student_id {sid!r} again (first on line {lines[sid]}); "
+                            "this row is ignored")
+        else:
+            students[sid] = {n: (cells[i] if i < len(cells) else "") for i, n in columns.items()}
+            lines[sid] = line
+    return students, lines, warnings
+
+
+def _read_long(path, header, rows, expected):
+    warnings: list[str] = []
+    students: dict[str, dict[str, str]] = {}
+    lines: dict[str, int] = {}
+    seen: dict[tuple[str, str], int] = {}
+    for line, cells in rows:
+        if len(cells) != 3:
+            warnings.append(f"{path}:{line}: expected 3 cells (student_id, name, value); got {len(cells)}"
+                            + ("; row ignored" if len(cells) < 3 else "; the extra cells are ignored"))
+            if len(cells) < 3:
+                continue
+        sid, name, value = cells[0].strip(), cells[1].strip(), cells[2]
+        problem = _name_problem(name, expected)
+        if not sid:
+            warnings.append(f"{path}:{line}: no student_id; row ignored")
+        elif problem:
+            warnings.append(f"{path}:{line}: {problem}; row ignored")
+        elif (sid, name) in seen:
+            warnings.append(f"{path}:{line}: {name} of {sid!r} again (first on line {seen[sid, name]}); "
+                            "this row is ignored")
+        else:
+            seen[sid, name] = line
+            students.setdefault(sid, {})[name] = value
+            lines.setdefault(sid, line)
+    return students, lines, warnings
+
+
+def read_sheet_answers(path: str | Path) -> SheetAnswers:
+    """Read one sheet's answers: rows ``name,value`` (header optional) or one wide row under a header."""
+    path = str(path)
+    text = _load_text(path)
+    rows = _rows(text, path, _sheet_delimiter(text))
+    if not rows:
+        raise AnswersError("empty file; expected rows of name,value", file=path, line=1)
+    first = [_header_key(c) for c in rows[0][1]]
+    if first[:2] == ["name", "value"]:
+        return _sheet_long(path, rows[1:])
+    cells = [c.strip() for c in rows[0][1]]
+    if len(cells) == 2 and answer_names.parse(cells[0]) and not answer_names.parse(cells[1]):
+        return _sheet_long(path, rows)
+    return _sheet_wide(path, rows)
+
+
+def _sheet_delimiter(text: str) -> str:
+    first = next((ln for ln in text.splitlines() if ln.strip()), "")
+    return max(_DELIMITERS, key=first.count) if any(d in first for d in _DELIMITERS) else ","
+
+
+def _sheet_long(path: str, rows) -> SheetAnswers:
+    answers: dict[str, str] = {}
+    warnings: list[str] = []
+    first: dict[str, int] = {}
+    for line, cells in rows:
+        name = cells[0].strip()
+        if len(cells) < 2 or len(cells) > 2 and any(c.strip() for c in cells[2:]):
+            warnings.append(f"{path}:{line}: expected 2 cells (name, value); got {len(cells)}"
+                            + ("; row ignored" if len(cells) < 2 else "; the extra cells are ignored"))
+            if len(cells) < 2:
+                continue
+        problem = _name_problem(name, None)
+        if problem:
+            warnings.append(f"{path}:{line}: {problem}; row ignored")
+        elif name in answers:
+            warnings.append(f"{path}:{line}: {name} again (first on line {first[name]}); row ignored")
+        else:
+            answers[name], first[name] = cells[1], line
+    return SheetAnswers(path, MappingProxyType(answers), tuple(warnings))
+
+
+def _sheet_wide(path: str, rows) -> SheetAnswers:
+    (hline, header), body = rows[0], rows[1:]
+    if not body:
+        raise AnswersError("expected rows of name,value, or a header row of answer names and one "
+                           "row of values", file=path, line=hline)
+    start = 1 if _header_key(header[0]) == "student_id" else 0
+    line, cells = body[0]
+    students, _, warnings = _read_wide(path, ["student_id", *header[start:]],
+                                       [(line, ["-", *cells[start:]])], None)
+    if len(body) > 1:
+        warnings.append(f"{path}:{body[1][0]}: more than one row of answers; only line {line} is read")
+    return SheetAnswers(path, MappingProxyType(students["-"]), tuple(warnings))
+
+
+# --- writing a class's grades ------------------------------------------------------------
+
+@dataclass(frozen=True)
+class GradedStudent:
+    """One row of a class's grades: who, and their result."""
+
+    student_id: str
+    name: str
+    result: StudentResult
+
+
+def write_grades(out_dir: str | Path, students: Iterable[GradedStudent], *, decimals: int,
+                 tolerance: Tolerance | None = None, carried_weight: float = 1.0) -> tuple[Path, ...]:
+    """Write ``grades.csv``, ``feedback/<id>.md`` and ``summary.md`` into ``out_dir``, atomically.
+
+    Returns the paths written.  Existing files of the same names are replaced;
+    nothing else in ``out_dir`` is touched.
+    """
+    out = Path(out_dir)
+    students = list(students)
+    tol = tolerance or Tolerance.by_decimals(decimals)
+    columns = _answer_columns(students)
+    try:
+        (out / "feedback").mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OutputError(f"cannot create the folder: {e.strerror or e}", file=str(out)) from e
+    written = [_write_atomic(out / "grades.csv", _grades_csv(students, columns))]
+    files = _feedback_files([s.student_id for s in students])
+    for s in students:
+        text = _feedback(s, decimals, tol, carried_weight)
+        written.append(_write_atomic(out / "feedback" / f"{files[s.student_id]}.md", text))
+    written.append(_write_atomic(out / "summary.md", _summary(students, columns)))
+    return tuple(written)
+
+
+def _answer_columns(students: list[GradedStudent]) -> list[str]:
+    seen: dict[str, None] = {}
+    for s in students:
+        seen.update((r.name, None) for r in s.result.results)
+    return sorted(seen, key=answer_names.sort_key)
+
+
+def _write_atomic(path: Path, text: str) -> Path:
+    """Write through a temporary file in the same folder and ``os.replace``: never a half file."""
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+                f.write(text)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except OSError as e:
+        raise OutputError(f"cannot write: {e.strerror or e}", file=str(path)) from e
+    return path
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+_RESERVED = {"con", "prn", "aux", "nul", *(f"{d}{i}" for d in ("com", "lpt") for i in range(10))}
+
+
+def safe_filename(student_id: str) -> str:
+    """A file name for a student id: the id itself when safe, else a cleaned form plus a short hash.
+
+    Deterministic, and two different ids never share a name (the hash is of the id).
+    """
+    clean = _UNSAFE.sub("_", student_id).strip(".-")[:60]
+    if clean == student_id and clean and clean.lower().split(".")[0] not in _RESERVED:
+        return clean
+    return f"{clean or 'student'}-{_digest(student_id)}"
+
+
+def _feedback_files(ids: list[str]) -> dict[str, str]:
+    """A file name per id; ids that differ only in case get their hash too (macOS, Windows)."""
+    names = {i: safe_filename(i) for i in ids}
+    folded = Counter(n.casefold() for n in names.values())
+    return {i: n if folded[n.casefold()] == 1 else f"{n}-{_digest(i)}" for i, n in names.items()}
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:10]
+
+
+def _grades_csv(students: list[GradedStudent], columns: list[str]) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["student_id", "name", "score", "max", *columns])
+    for s in students:
+        status = {r.name: r.status.value for r in s.result.results}
+        w.writerow([s.student_id, s.name, f"{s.result.score:g}", f"{s.result.max:g}",
+                    *(status.get(c, "") for c in columns)])
+    return buf.getvalue()
+
+
+def _md(text: str) -> str:
+    """Text safe inside a Markdown table cell."""
+    text = re.sub(r"\s+", " ", text).strip()
+    return (text.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;")
+            .replace("`", "\\`").replace("*", "\\*").replace("_", "\\_")) or " "
+
+
+def _feedback(s: GradedStudent, decimals: int, tol: Tolerance, carried_weight: float) -> str:
+    r = s.result
+    lines = [f"# Feedback for {_md(s.name or s.student_id)}", "",
+             f"Score: {r.score:g} of {r.max:g}.", "", tol.describe(),
+             "An answer that is wrong but follows correctly from your own earlier answers is "
+             "*carried* and earns " + ("full credit." if carried_weight == 1 else
+                                      f"{carried_weight:g} of a point."), "",
+             "| answer | given | expected | status | note |", "|---|---|---|---|---|"]
+    for a in r.results:
+        note = a.message if a.status is not Status.CORRECT else ""
+        lines.append(f"| `{a.name}` | {_md(a.given)} | {format_number(a.expected, decimals)} "
+                     f"| {a.status.value} | {_md(note)} |")
+    return "\n".join(lines) + "\n"
+
+
+def _summary(students: list[GradedStudent], columns: list[str]) -> str:
+    lines = ["# Summary", "", f"{len(students)} students.", "",
+             "| answer | correct | carried | wrong | missing | unparseable | most common mistake |",
+             "|---|---|---|---|---|---|---|"]
+    for name in columns:
+        rs = [a for s in students for a in s.result.results if a.name == name]
+        counts = Counter(a.status for a in rs)
+        share = lambda st: f"{counts[st] / len(rs):.0%}" if rs else "–"
+        mistakes = Counter(a.mistake for a in rs if a.mistake)
+        common = f"{mistakes.most_common(1)[0][0]} ({mistakes.most_common(1)[0][1]})" if mistakes else ""
+        lines.append(f"| `{name}` | " + " | ".join(share(st) for st in Status) + f" | {common} |")
+    lines += ["", "## Scores", "", "```", *_histogram([s.result for s in students]), "```"]
+    return "\n".join(lines) + "\n"
+
+
+def _histogram(results: list[StudentResult], width: int = 40, bins: int = 10) -> list[str]:
+    """A text histogram of the scores: at most ``bins`` bars, each a range of whole scores."""
+    if not results:
+        return ["(no students)"]
+    top = int(max(r.max for r in results))
+    size = max(1, math.ceil((top + 1) / bins))
+    counts = Counter(min(int(math.floor(r.score)), top) // size for r in results)
+    most = max(counts.values())
+    lines = []
+    for k in range(top // size + 1):
+        lo, hi = k * size, min(k * size + size - 1, top)
+        label = f"{lo}" if lo == hi else f"{lo}–{hi}"
+        bar = "#" * math.ceil(width * counts[k] / most)
+        lines.append(f"{label:>7} | {bar:<{width}} {counts[k]}")
+    return lines
