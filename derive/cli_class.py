@@ -1,8 +1,169 @@
-"""Command-line parts for a class: worksheets, grade, verify (wired as they land)."""
+"""Command-line parts for a class: worksheets, grade, verify."""
 from __future__ import annotations
 
-CLASS_COMMANDS: dict = {}
+import os
+import sys
+from pathlib import Path
+
+from .errors import DeriveError
+from .spec import load_roster, load_spec
 
 
 def add_class_commands(sub) -> None:
     """Add the class-level subcommands to the parser."""
+    w = sub.add_parser("worksheets", help="a blank and a solved sheet per student, as .tex and PDF")
+    w.add_argument("spec")
+    w.add_argument("--roster", required=True, help="CSV with student_id and name columns")
+    w.add_argument("--out", required=True, help="output folder (refused if it exists, unless --force)")
+    w.add_argument("--secret", help="instructor's secret (default: $DERIVE_SECRET)")
+    w.add_argument("--variant", choices=["blank", "solved", "both"], default="both")
+    w.add_argument("--no-pdf", action="store_true", help="write the .tex sources only")
+    w.add_argument("--jobs", type=int, default=os.cpu_count() or 2, help="parallel TeX runs")
+    w.add_argument("--templates", help="a folder whose templates override the shipped ones")
+    w.add_argument("--engine", choices=["pdflatex", "lualatex"], default="pdflatex")
+    w.add_argument("--force", action="store_true", help="replace an existing output folder")
+
+
+    g = sub.add_parser("grade", help="grade a class's answers file; write grades, feedback, summary")
+    g.add_argument("spec")
+    g.add_argument("--roster", required=True)
+    g.add_argument("--answers", required=True, help="CSV: wide (student_id, one column per answer) or long")
+    g.add_argument("--out", required=True, help="folder for grades.csv, feedback/, summary.md")
+    src = g.add_mutually_exclusive_group()
+    src.add_argument("--secret", help="the secret the worksheets were made with (default: $DERIVE_SECRET)")
+    src.add_argument("--key", help="answer-key.csv of the class folder (its students/*/params.json are read)")
+    _tolerance_options(g)
+    g.add_argument("--carried-weight", type=float, default=1.0,
+                   help="credit for an answer right from the student's own earlier mistake (1.0)")
+    g.add_argument("--json", action="store_true", help="also print the per-student results as JSON")
+
+    v = sub.add_parser("verify", help="check one worked example's answers")
+    v.add_argument("spec")
+    v.add_argument("--answers", required=True, help="CSV: name,value rows, or one wide row")
+    v.add_argument("--json", action="store_true")
+    v.add_argument("--seed", type=int, help="draw the parameters the spec does not fix")
+    v.add_argument("--params", help="a student's params.json")
+    _tolerance_options(v)
+
+
+def _tolerance_options(p) -> None:
+    p.add_argument("--rtol", type=float, help="relative tolerance instead of the sheet's decimals")
+    p.add_argument("--atol", type=float, help="absolute tolerance (with or without --rtol)")
+    p.add_argument("--sigfigs", type=int, help="accept one unit in this significant figure")
+
+
+def tolerance_from(args):
+    """None (the sheet's decimals) or the tolerance the options ask for."""
+    from .grade import Tolerance
+    if args.sigfigs is not None:
+        if args.rtol is not None or args.atol is not None or args.sigfigs < 1:
+            raise DeriveError("expected either --sigfigs N (N ≥ 1) or --rtol/--atol", key="--sigfigs")
+        return Tolerance.by_sigfigs(args.sigfigs)
+    if args.rtol is not None or args.atol is not None:
+        if (args.rtol or 0) < 0 or (args.atol or 0) < 0:
+            raise DeriveError("expected non-negative --rtol and --atol", key="--rtol")
+        return Tolerance.by_rtol(args.rtol or 0.0, args.atol or 0.0)
+    return None
+
+
+def secret_for(spec, given: str | None) -> str:
+    """--secret, else $DERIVE_SECRET; required only when the spec leaves values to draw."""
+    secret = given if given is not None else os.environ.get("DERIVE_SECRET")
+    if secret:
+        return secret
+    if spec.fixed_params() is None or spec.random.inputs is not None:
+        raise DeriveError("no secret: pass --secret S or set DERIVE_SECRET (the same secret "
+                          "regenerates every student's sheet)", file=spec.path, key="[random]")
+    return ""
+
+
+class TerminalProgress:
+    """Progress on one self-overwriting line of stderr, only when it is a terminal."""
+
+    def __init__(self, stream=sys.stderr):
+        self.stream = stream
+        self.live = stream.isatty()
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if self.live:
+            self.stream.write(f"\r{stage:<7} {done:>5}/{total:<5}")
+            if done == total:
+                self.stream.write("\n")
+            self.stream.flush()
+
+
+def cmd_worksheets(args) -> int:
+    from .classroom import build_class
+    spec = load_spec(args.spec)
+    roster = load_roster(args.roster)
+    variants = ("blank", "solved") if args.variant == "both" else (args.variant,)
+    if args.jobs < 1:
+        raise DeriveError(f"expected --jobs ≥ 1; got {args.jobs}", key="--jobs")
+    templates = Path(args.templates) if args.templates else None
+    if templates is not None and not templates.is_dir():
+        raise DeriveError("not a folder", file=args.templates, key="--templates")
+    result = build_class(spec, roster, args.out, secret_for(spec, args.secret), variants=variants,
+                         pdf=not args.no_pdf, jobs=args.jobs, templates=templates,
+                         engine=args.engine, force=args.force, progress=TerminalProgress())
+    for f in result.failures:
+        print(f"derive: sheet {f.key} failed to compile:\n{f.log_excerpt}", file=sys.stderr)
+    made = "sheets" if args.no_pdf else "sheets and PDFs"
+    print(f"{result.students} students, {result.sheets} {made} in {result.out}"
+          + (f"; {len(result.failures)} sheets FAILED" if result.failures else ""))
+    return 1 if result.failures else 0
+
+
+def cmd_grade(args) -> int:
+    import json
+    from .classroom import grade_class
+    from .grade import result_json
+    spec = load_spec(args.spec)
+    roster = load_roster(args.roster)
+    secret = None if args.key else secret_for(spec, args.secret)
+    if args.carried_weight < 0 or args.carried_weight > 1:
+        raise DeriveError(f"expected --carried-weight between 0 and 1; got {args.carried_weight}",
+                          key="--carried-weight")
+    result = grade_class(spec, roster, args.answers, args.out, secret=secret, key=args.key,
+                         tolerance=tolerance_from(args), carried_weight=args.carried_weight)
+    for w in result.warnings:
+        print(f"derive: warning: {w}", file=sys.stderr)
+    if args.json:
+        dec = spec.exercise.decimals
+        print(json.dumps({s.student_id: {"name": s.name, **result_json(s.result, dec)}
+                          for s in result.students}, indent=2, ensure_ascii=False))
+    else:
+        total = sum(s.result.score for s in result.students)
+        most = sum(s.result.max for s in result.students)
+        print(f"graded {len(result.students)} students (mean {total / max(1, len(result.students)):.1f} "
+              f"of {most / max(1, len(result.students)):.0f}); wrote {args.out}/grades.csv, "
+              f"feedback/, summary.md")
+    return 0
+
+
+def cmd_verify(args) -> int:
+    import json
+    from .cli import params_and_data
+    from .grade import read_sheet_answers, result_json, verify
+    from .numeric import format_number
+    spec = load_spec(args.spec)
+    params, data = params_and_data(spec, args)
+    sheet = read_sheet_answers(args.answers)
+    for w in sheet.warnings:
+        print(f"derive: warning: {w}", file=sys.stderr)
+    dec = spec.exercise.decimals
+    result = verify(spec.network, params, data, spec.exercise.learning_rate, dec, sheet.answers,
+                    tolerance_from(args))
+    if args.json:
+        print(json.dumps(result_json(result, dec), indent=2, ensure_ascii=False))
+    else:
+        width = max(len(r.name) for r in result.results)
+        print(f"{'answer':<{width}}  {'given':>12}  {'expected':>12}  status")
+        for r in result.results:
+            print(f"{r.name:<{width}}  {r.given:>12}  {format_number(r.expected, dec):>12}  {r.status.value}"
+                  + (f"  ({r.mistake})" if r.mistake else ""))
+        print(f"{result.score:g} of {result.max:g}")
+    ok = all(r.status.value in ("correct", "carried") for r in result.results)
+    return 0 if ok else 1
+
+
+CLASS_COMMANDS = {"worksheets": cmd_worksheets, "grade": cmd_grade, "verify": cmd_verify}

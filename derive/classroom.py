@@ -1,0 +1,260 @@
+"""One call that makes a class's folder, usable from a notebook as from the CLI.
+
+roster → draws → solutions → contexts → ``.tex`` → PDFs → answer key and
+manifest.  The folder is built beside its destination and moved into place
+only when complete, so a failure never leaves a half-written output folder.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from . import __version__
+from .context import sheet_context
+from .errors import OutputError, RosterError
+from .numeric import Solution, solve
+from .randomize import Draw, draw_class, secret_fingerprint
+from .spec import Roster, Spec
+
+Progress = Callable[[str, int, int], None]  # (stage, done, total)
+VARIANTS = ("blank", "solved")
+
+
+@dataclass(frozen=True)
+class ClassBuild:
+    """What :func:`build_class` made: the folder, its students and any failed sheets."""
+
+    out: Path
+    students: int
+    sheets: int
+    failures: tuple  # pdf.SheetFailure, one per sheet that did not compile
+
+    def __repr__(self) -> str:
+        return f"ClassBuild({str(self.out)!r}, {self.students} students, {len(self.failures)} failed)"
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write text to a temporary file beside ``path`` and rename it into place."""
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(text, encoding="utf-8", newline="")
+    os.replace(tmp, path)
+
+
+def _check_engine(roster: Roster, engine: str) -> None:
+    from .render import needs_unicode_engine
+    if engine != "pdflatex":
+        return
+    for s in roster.students:
+        if needs_unicode_engine(s.name):
+            raise RosterError(f'name "{s.name}" has characters pdflatex cannot set; '
+                              "run with --engine lualatex", file=roster.path, line=s.line, key="name")
+
+
+def _prepare(out: Path, force: bool) -> Path:
+    """A fresh staging folder beside ``out``; refuses an existing ``out`` without force."""
+    if out.exists() and not force:
+        raise OutputError("exists; choose another --out or pass --force to replace it", file=str(out))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = out.with_name(f".{out.name}.partial-{os.getpid()}")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    return staging
+
+
+def _publish(staging: Path, out: Path) -> None:
+    """Move the finished folder into place, replacing an old one only now."""
+    old = out.with_name(f".{out.name}.old-{os.getpid()}")
+    if out.exists():
+        os.replace(out, old)
+    os.replace(staging, out)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def params_json(draw: Draw) -> str:
+    """A student's ``params.json``, which ``derive solve --params`` reads back."""
+    x, y = [list(r) for r in draw.data.x], [list(r) for r in draw.data.y]
+    data = {"x": x[0], "y": y[0]} if len(x) == 1 else {"x": x, "y": y}
+    return json.dumps({"params": draw.params.as_dict(), "data": data}, indent=2) + "\n"
+
+
+def answer_key_csv(roster: Roster, solutions: dict[str, Solution]) -> str:
+    """student_id, name, then one column per answer name, at full precision."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    columns = list(next(iter(solutions.values())).values)
+    w.writerow(["student_id", "name", *columns])
+    for s in roster.students:
+        w.writerow([s.id, s.name, *(repr(solutions[s.id][c]) for c in columns)])
+    return buf.getvalue()
+
+
+def manifest_json(spec: Spec, roster: Roster, draws: dict[str, Draw], secret: str,
+                  engine: str, variants, failures=()) -> str:
+    """Everything needed to rebuild any sheet, and nothing secret (no timestamps: deterministic)."""
+    return json.dumps({
+        "derive_version": __version__,
+        "spec": {"path": str(spec.path), "fingerprint": spec.fingerprint, "title": spec.title},
+        "secret_fingerprint": secret_fingerprint(secret),
+        "engine": engine, "variants": list(variants),
+        "students": [{"student_id": s.id, "name": s.name, "seed": draws[s.id].seed}
+                     for s in roster.students],
+        "failed_sheets": [f.key for f in failures],
+    }, indent=2, ensure_ascii=False) + "\n"
+
+
+def distinguishable(spec: Spec, params, data) -> list[str]:
+    """Reasons a draw is rejected because a named mistake gives the correct rounded answer."""
+    from .mistakes import indistinguishable
+    from . import names
+    asked = names.in_sections(names.expected(spec.network.layers, spec.network.bias, data.size),
+                              spec.exercise.sections)
+    pairs = indistinguishable(spec.network, params, data, spec.exercise.learning_rate,
+                              spec.exercise.decimals, asked)
+    return [f"{a}: mistake {m} gives the same rounded value" for a, m in pairs]
+
+
+def render_class(spec: Spec, roster: Roster, secret: str, *, variants=VARIANTS,
+                 templates: Path | None = None, engine: str = "pdflatex",
+                 progress: Progress | None = None):
+    """Draws, solutions and the ``.tex`` of every sheet: {(student id, variant): tex}."""
+    from .render import make_environment, render_sheet
+    env = make_environment(templates)
+    report = (lambda stage: (lambda d, t: progress(stage, d, t))) if progress else (lambda stage: None)
+    draws = draw_class(spec, secret, roster.ids(), extra=distinguishable, progress=report("draw"))
+    solutions, texs = {}, {}
+    for k, s in enumerate(roster.students):
+        d = draws[s.id]
+        solutions[s.id] = solve(spec.network, d.params, d.data, spec.exercise.learning_rate)
+        ctx = sheet_context(spec, s, d.params, d.data, solutions[s.id], engine)
+        for v in variants:
+            texs[(s.id, v)] = render_sheet(ctx, v, env)
+        if progress:
+            progress("render", k + 1, len(roster.students))
+    return draws, solutions, texs
+
+
+def build_class(spec: Spec, roster: Roster, out: str | Path, secret: str, *, variants=VARIANTS,
+                pdf: bool = True, jobs: int = 2, templates: Path | None = None,
+                engine: str = "pdflatex", force: bool = False,
+                progress: Progress | None = None) -> ClassBuild:
+    """Make a class's folder (DESIGN.md's layout) and return what was made."""
+    out = Path(out)
+    _check_engine(roster, engine)
+    if pdf:
+        from .pdf import tex_available
+        from .errors import TexError
+        if not tex_available(engine):
+            raise TexError(f"{engine} is not installed; run scripts/setup (or pass --no-pdf)")
+    staging = _prepare(out, force)
+    try:
+        draws, solutions, texs = render_class(spec, roster, secret, variants=variants,
+                                              templates=templates, engine=engine, progress=progress)
+        _write_students(staging, roster, draws, texs)
+        failures = _compile(staging, roster, texs, variants, engine, jobs, progress) if pdf else ()
+        write_atomic(staging / "answer-key.csv", answer_key_csv(roster, solutions))
+        write_atomic(staging / "manifest.json",
+                     manifest_json(spec, roster, draws, secret, engine, variants, failures))
+        _publish(staging, out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return ClassBuild(out, len(roster.students), len(texs), tuple(failures))
+
+
+def _write_students(staging: Path, roster: Roster, draws, texs) -> None:
+    for s in roster.students:
+        folder = staging / "students" / s.id
+        folder.mkdir(parents=True)
+        write_atomic(folder / "params.json", params_json(draws[s.id]))
+    for (sid, v), tex in texs.items():
+        write_atomic(staging / "students" / sid / f"{v}.tex", tex)
+
+
+def _compile(staging: Path, roster: Roster, texs, variants, engine, jobs, progress):
+    from .pdf import Sheet, compile_sheets
+    sheets = [Sheet(f"{sid}/{v}", tex, staging / "students" / sid / f"{v}.pdf")
+              for (sid, v), tex in texs.items()]
+    combined = {staging / f"class-{v}.pdf": [f"{s.id}/{v}" for s in roster.students] for v in variants}
+    result = compile_sheets(sheets, engine=engine, jobs=jobs, combined=combined,
+                            progress=(lambda d, t: progress("pdf", d, t)) if progress else None,
+                            workdir=staging / ".build")
+    shutil.rmtree(staging / ".build", ignore_errors=True)
+    return result.failures
+
+
+# --- grading a class ---------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ClassGrades:
+    """What :func:`grade_class` wrote: the graded students, warnings, the files."""
+
+    students: tuple  # grade.GradedStudent, in roster order
+    warnings: tuple[str, ...]
+    written: tuple[Path, ...]
+
+    def __repr__(self) -> str:
+        return f"ClassGrades({len(self.students)} students, {len(self.warnings)} warnings)"
+
+
+def exercises_from_key(spec: Spec, roster: Roster, key: Path) -> dict[str, Draw]:
+    """Each student's exercise from a class folder: the ``params.json`` beside its answer key."""
+    from .errors import ParamsError
+    from .spec import load_params_json
+    out = {}
+    for s in roster.students:
+        path = key.parent / "students" / s.id / "params.json"
+        if not path.exists():
+            raise ParamsError(f"no exercise for student {s.id}: expected {path} beside the key "
+                              "(the folder derive worksheets made)", file=str(key))
+        params, data = load_params_json(path, spec)
+        out[s.id] = Draw(0, params, data)
+    return out
+
+
+def _check_key(spec: Spec, key: Path, draws: dict[str, Draw]) -> None:
+    """The key must agree with the exercises it sits beside (a stale or edited key is an error)."""
+    from .errors import ParamsError
+    with open(key, encoding="utf-8-sig", newline="") as f:
+        for line, row in enumerate(csv.DictReader(f), start=2):
+            d = draws.get(row.get("student_id", ""))
+            if d is None:
+                continue
+            sol = solve(spec.network, d.params, d.data, spec.exercise.learning_rate)
+            for name, value in row.items():
+                if name in sol.values and value and abs(float(value) - sol[name]) > 1e-9 * max(1, abs(sol[name])):
+                    raise ParamsError(f"{name} of {row['student_id']} is {value} in the key but "
+                                      f"{sol[name]!r} from params.json; was the key made from another spec?",
+                                      file=str(key), line=line, key=name)
+
+
+def grade_class(spec: Spec, roster: Roster, answers_path: str | Path, out: str | Path, *,
+                secret: str | None = None, key: str | Path | None = None, tolerance=None,
+                carried_weight: float = 1.0) -> ClassGrades:
+    """Grade a class's answers file against each student's own exercise; write the reports."""
+    from . import names
+    from .grade import GradedStudent, grade_student, read_answers, write_grades
+    out = Path(out)
+    inputs = {Path(p).resolve() for p in (spec.path, roster.path, answers_path, key) if p}
+    if any(p.parent == out.resolve() and p.name in ("grades.csv", "summary.md") for p in inputs):
+        raise OutputError("would overwrite an input file; choose another --out", file=str(out))
+    if key is not None:
+        draws = exercises_from_key(spec, roster, Path(key))
+        _check_key(spec, Path(key), draws)
+    else:
+        draws = draw_class(spec, secret or "", roster.ids(), extra=distinguishable)
+    asked = names.in_sections(names.expected(spec.network.layers, spec.network.bias, spec.data.size),
+                              spec.exercise.sections)
+    answers = read_answers(answers_path, roster=roster.ids(), expected=asked)
+    dec, lr = spec.exercise.decimals, spec.exercise.learning_rate
+    graded = tuple(
+        GradedStudent(s.id, s.name, grade_student(spec.network, draws[s.id].params, draws[s.id].data, lr, dec,
+                                                  answers.students.get(s.id, {}), tolerance,
+                                                  carried_weight, names=asked))
+        for s in roster.students)
+    written = write_grades(out, graded, decimals=dec, tolerance=tolerance, carried_weight=carried_weight)
+    return ClassGrades(graded, answers.warnings, written)

@@ -1,0 +1,200 @@
+"""A whole class, end to end: real PDFs read back, the key, determinism, hostile names."""
+import csv
+import json
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import oracle
+from conftest import require
+from derive.cli import main
+from derive.numeric import format_number, solve
+from derive.spec import load_params_json, load_spec
+
+SPEC = "worksheets/random-221.toml"
+ROSTER = "worksheets/roster-example.csv"
+
+
+def text_of(pdf: Path) -> str:
+    out = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True)
+    # math minus → ASCII as the key prints it; a typeset apostrophe is the typed one
+    return out.stdout.replace("\u2212", "-").replace("\u2019", "'")
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    require("pdflatex")
+    require("pdftotext")
+    out = tmp_path_factory.mktemp("class") / "out"
+    assert main(["worksheets", SPEC, "--roster", ROSTER, "--out", str(out), "--secret", "s3cret"]) == 0
+    return out
+
+
+def _key(out: Path) -> dict:
+    with open(out / "answer-key.csv", encoding="utf-8") as f:
+        return {row["student_id"]: row for row in csv.DictReader(f)}
+
+
+def _roster():
+    with open(ROSTER, encoding="utf-8-sig") as f:
+        return list(csv.DictReader(f))
+
+
+def test_folder_layout(built):
+    assert (built / "class-blank.pdf").exists() and (built / "class-solved.pdf").exists()
+    for s in _roster():
+        folder = built / "students" / s["student_id"]
+        assert sorted(p.name for p in folder.iterdir()) == [
+            "blank.pdf", "blank.tex", "params.json", "solved.pdf", "solved.tex"]
+    assert not [p for p in built.parent.iterdir() if p.name.startswith(".")]  # no staging left
+
+
+def test_each_student_sees_their_name_id_and_weights_but_no_answers_on_the_blank(built):
+    spec = load_spec(SPEC)
+    key = _key(built)
+    for s in _roster():
+        sid = s["student_id"]
+        text = text_of(built / "students" / sid / "blank.pdf")
+        assert s["name"] in text and sid in text
+        params, _ = load_params_json(built / "students" / sid / "params.json", spec)
+        for W in params.W:
+            for v in np.ravel(W):
+                assert f"{v:g}" in text, (sid, v)
+        answers = {format_number(float(key[sid][n]), 4) for n in key[sid] if n not in ("student_id", "name")}
+        leaked = [a for a in answers if a in text]
+        assert not leaked, (sid, leaked)
+
+
+def test_the_solved_sheet_shows_every_answer_rounded_as_the_key_says(built):
+    key = _key(built)
+    for s in _roster():
+        sid = s["student_id"]
+        text = text_of(built / "students" / sid / "solved.pdf")
+        assert s["name"] in text
+        for name, value in key[sid].items():
+            if name not in ("student_id", "name"):
+                assert format_number(float(value), 4) in text, (sid, name)
+
+
+def test_the_key_equals_an_independent_computation_from_params_json(built):
+    spec = load_spec(SPEC)
+    key = _key(built)
+    for sid, row in key.items():
+        params, data = load_params_json(built / "students" / sid / "params.json", spec)
+        sol = solve(spec.network, params, data, spec.exercise.learning_rate)
+        assert all(float(row[n]) == sol[n] for n in sol.values)  # full precision, round-trips
+        h = oracle.mlp(spec.network.layers, spec.network.activations, "bce", params.W, params.b, data.x, data.y)
+        assert np.isclose(float(row["z1_2"]), h["zs"][0][0, 1])
+        assert np.isclose(float(row["delta1_1"]), h["deltas"][0][0, 0])
+        assert np.isclose(float(row["dW1_2_2"]), h["dW"][0][1, 1])
+        assert np.isclose(float(row["loss"]), h["losses"][0])
+
+
+def test_solve_with_params_json_reproduces_the_key(built, capsys):
+    sid = _roster()[2]["student_id"]
+    assert main(["solve", SPEC, "--json", "--params", str(built / "students" / sid / "params.json")]) == 0
+    got = json.loads(capsys.readouterr().out)
+    key = _key(built)[sid]
+    assert all(float(key[n]) == v for n, v in got.items())
+
+
+def test_fonts_are_vector(built):
+    require("pdffonts")
+    fonts = subprocess.run(["pdffonts", str(built / "class-solved.pdf")], capture_output=True, text=True).stdout
+    assert "Type 3" not in fonts and "Type 1" in fonts
+
+
+def test_manifest_has_seeds_and_only_the_secrets_fingerprint(built):
+    m = json.loads((built / "manifest.json").read_text())
+    assert [s["student_id"] for s in m["students"]] == [s["student_id"] for s in _roster()]
+    assert all(isinstance(s["seed"], int) for s in m["students"])
+    assert "s3cret" not in (built / "manifest.json").read_text()
+    assert m["secret_fingerprint"] and m["derive_version"]
+
+
+def test_class_pdf_is_in_roster_order(built):
+    text = text_of(built / "class-blank.pdf")
+    positions = [text.index(s["student_id"]) for s in _roster()]
+    assert positions == sorted(positions)
+
+
+def _tex_files(out: Path) -> dict:
+    return {p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*.tex"))}
+
+
+def test_same_inputs_give_byte_identical_tex_and_another_secret_other_weights(tmp_path):
+    a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
+    for out, secret in ((a, "k"), (b, "k"), (c, "other")):
+        assert main(["worksheets", SPEC, "--roster", ROSTER, "--out", str(out), "--secret", secret, "--no-pdf"]) == 0
+    assert _tex_files(a) == _tex_files(b)
+    assert (a / "answer-key.csv").read_bytes() == (b / "answer-key.csv").read_bytes()
+    assert (a / "manifest.json").read_bytes() == (b / "manifest.json").read_bytes()
+    pa = json.loads((a / "students/s1001/params.json").read_text())
+    pc = json.loads((c / "students/s1001/params.json").read_text())
+    assert pa["params"] != pc["params"]
+
+
+def test_existing_folder_is_refused_without_force(tmp_path, capsys):
+    out = tmp_path / "out"
+    args = ["worksheets", SPEC, "--roster", ROSTER, "--out", str(out), "--secret", "k", "--no-pdf"]
+    assert main(args) == 0
+    (out / "marker").write_text("old")
+    assert main(args) == 2
+    assert "exists" in capsys.readouterr().err and (out / "marker").exists()
+    assert main(args + ["--force"]) == 0
+    assert not (out / "marker").exists()
+
+
+def test_missing_secret_is_a_clear_error(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("DERIVE_SECRET", raising=False)
+    assert main(["worksheets", SPEC, "--roster", ROSTER, "--out", str(tmp_path / "o"), "--no-pdf"]) == 2
+    assert "--secret" in capsys.readouterr().err
+    monkeypatch.setenv("DERIVE_SECRET", "from-env")
+    assert main(["worksheets", SPEC, "--roster", ROSTER, "--out", str(tmp_path / "o"), "--no-pdf"]) == 0
+
+
+HOSTILE = [r"\input{/etc/passwd}", r"\write18{touch x}", "$", "%", "#", "&", "_", "{", "}", "~", "^", "\\",
+           r"Eve \immediate\write18{touch pwned} & Co_ 100% #1 ~{}^$"]
+
+
+def test_hostile_names_print_literally_and_run_nothing(tmp_path, monkeypatch):
+    require("pdflatex")
+    monkeypatch.chdir(tmp_path)
+    roster = tmp_path / "hostile.csv"
+    with open(roster, "w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["student_id", "name"])
+        for i, name in enumerate(HOSTILE):
+            w.writerow([f"h{i}", name])
+    root = Path(__file__).resolve().parent.parent
+    out = tmp_path / "out"
+    assert main(["worksheets", str(root / SPEC), "--roster", str(roster), "--out", str(out),
+                 "--secret", "k", "--variant", "blank"]) == 0
+    for i, name in enumerate(HOSTILE):
+        text = text_of(out / "students" / f"h{i}" / "blank.pdf")
+        assert " ".join(name.split()) in " ".join(text.split()), (name, text[:300])
+    assert not any(p.name in ("x", "pwned") for p in tmp_path.rglob("*"))
+    assert "root:" not in text_of(out / "class-blank.pdf")
+
+
+def test_one_failing_sheet_is_named_and_the_others_are_made(tmp_path, capsys, root):
+    require("pdflatex")
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    original = (root / "templates" / "sheet.tex").read_text()
+    # an instructor's template with a bug that only bites for one student
+    broken = original.replace(r"\begin{document}", r"\begin{document}" "\n"
+                              r"\BLOCK{if student.id == 's1002'}\undefinedmacro\BLOCK{endif}", 1)
+    assert broken != original
+    (templates / "sheet.tex").write_text(broken)
+    out = tmp_path / "out"
+    status = main(["worksheets", SPEC, "--roster", ROSTER, "--out", str(out), "--secret", "k",
+                   "--templates", str(templates), "--variant", "blank"])
+    err = capsys.readouterr().err
+    assert status == 1
+    assert "s1002/blank" in err and "undefinedmacro" in err
+    assert not (out / "students" / "s1002" / "blank.pdf").exists()
+    assert (out / "students" / "s1001" / "blank.pdf").exists()
+    assert "s1002" not in text_of(out / "class-blank.pdf")
