@@ -52,7 +52,7 @@ def _check_engine(roster: Roster, engine: str) -> None:
         return
     for s in roster.students:
         if needs_unicode_engine(s.name):
-            raise RosterError(f'name "{s.name}" has characters pdflatex cannot set; '
+            raise RosterError(f'"{s.name}" has characters pdflatex cannot set; '
                               "run with --engine lualatex", file=roster.path, line=s.line, key="name")
 
 
