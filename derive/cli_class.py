@@ -80,9 +80,9 @@ def secret_for(spec, given: str | None) -> str:
 class TerminalProgress:
     """Progress on one self-overwriting line of stderr, only when it is a terminal."""
 
-    def __init__(self, stream=sys.stderr):
-        self.stream = stream
-        self.live = stream.isatty()
+    def __init__(self, stream=None):
+        self.stream = stream or sys.stderr  # looked up now, not when the module was imported
+        self.live = self.stream.isatty()
 
     def __call__(self, stage: str, done: int, total: int) -> None:
         if self.live:

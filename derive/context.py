@@ -30,11 +30,25 @@ class _NumberPrinter(TeacherPrinter):
     def __init__(self, layers, numbers: dict[str, str]):
         super().__init__(layers, mul_symbol="dot", ln_notation=True)
         self.numbers = numbers
+        self.bare = False  # the number is a function's whole argument: its parentheses suffice
 
     def _print_Symbol(self, expr, style="plain"):
         if expr.name in self.numbers:
-            return _paren(self.numbers[expr.name])
+            return self.numbers[expr.name] if self.bare else _paren(self.numbers[expr.name])
         return super()._print_Symbol(expr, style)
+
+    def _bare_argument(self, expr, print_it):
+        self.bare = len(expr.args) == 1 and getattr(expr.args[0], "name", None) in self.numbers
+        try:
+            return print_it()
+        finally:
+            self.bare = False
+
+    def _print_Function(self, expr, exp=None):
+        return self._bare_argument(expr, lambda: super(_NumberPrinter, self)._print_Function(expr, exp))
+
+    def _print_ExpBase(self, expr, exp=None):
+        return self._bare_argument(expr, lambda: super(_NumberPrinter, self)._print_ExpBase(expr, exp))
 
 
 def _substitute(expr: sp.Expr, values: dict, layers) -> str:

@@ -190,7 +190,7 @@ ACTIVATIONS: dict[str, Activation] = {a.name: a for a in [
                r"\operatorname{id}", r"g'(z) = 1"),
     Activation("softmax", lambda zs, j: sp.exp(zs[j]) / sum(sp.exp(z) for z in zs), None,
                r"\operatorname{softmax}",
-               r"\frac{\partial a_k}{\partial z_j} = a_k\,(\mathbb{1}[k=j] - a_j)",
+               r"\frac{\partial a_k}{\partial z_j} = a_k\,(\mathbf{1}[k=j] - a_j)",
                output_only=True),
 ]}
 

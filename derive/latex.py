@@ -96,7 +96,7 @@ def _output_steps(d) -> list[tuple[str, str]]:
                               for k, e in enumerate(ch.dL_dyhat))))]
     if act.derivative is None:
         steps.append(("The softmax couples the outputs: its Jacobian is",
-                      r"\frac{\partial \hat{y}_k}{\partial z^{(%d)}_j} = \hat{y}_k\,(\mathbb{1}[k=j] - \hat{y}_j)" % L))
+                      r"\frac{\partial \hat{y}_k}{\partial z^{(%d)}_j} = \hat{y}_k\,(\mathbf{1}[k=j] - \hat{y}_j)" % L))
         steps.append(("Chain rule over every output:",
                       rf"\delta^{{({L})}}_j = \sum_k \frac{{\partial L}}{{\partial \hat{{y}}_k}}"
                       rf"\frac{{\partial \hat{{y}}_k}}{{\partial z^{{({L})}}_j}}"))
