@@ -28,7 +28,7 @@ from . import names as answer_names
 from .errors import AnswersError, OutputError, did_you_mean
 from .mistakes import MISTAKES, Problem, mistake_id
 from .numeric import format_number, quantize
-from .spec import Data, Network, Params
+from .spec import Data, Network, Params, read_csv_text
 
 
 # --- reading a typed number -------------------------------------------------------
@@ -440,22 +440,6 @@ def _header_key(cell: str) -> str:
     return re.sub(r"[\s\-]+", "_", cell.strip().lower())
 
 
-def _load_text(path: str | Path) -> str:
-    """The file as text (UTF-8, with or without BOM), or an AnswersError saying why not."""
-    try:
-        raw = Path(path).read_bytes()
-    except FileNotFoundError:
-        raise AnswersError("no such file", file=str(path)) from None
-    except OSError as e:
-        raise AnswersError(f"cannot read: {e.strerror or e}", file=str(path)) from e
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        line = raw[:e.start].count(b"\n") + 1
-        raise AnswersError(f"not UTF-8 text (byte {e.start}); save the file as \"CSV UTF-8\"",
-                           file=str(path), line=line) from e
-
-
 def _rows(text: str, path: str, delimiter: str) -> list[tuple[int, list[str]]]:
     """(first line number, cells) for every non-blank row."""
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
@@ -488,7 +472,7 @@ def read_answers(path: str | Path, *, roster: Iterable[str] | None = None,
     :class:`~derive.errors.AnswersError` only when the file cannot be read at all.
     """
     path = str(path)
-    text = _load_text(path)
+    text = read_csv_text(path, AnswersError)
     rows = _rows(text, path, _delimiter(text))
     if not rows:
         raise AnswersError("empty file; expected a header starting with student_id", file=path, line=1)
@@ -588,7 +572,7 @@ def _read_long(path, header, rows, expected):
 def read_sheet_answers(path: str | Path) -> SheetAnswers:
     """Read one sheet's answers: rows ``name,value`` (header optional) or one wide row under a header."""
     path = str(path)
-    text = _load_text(path)
+    text = read_csv_text(path, AnswersError)
     rows = _rows(text, path, _sheet_delimiter(text))
     if not rows:
         raise AnswersError("empty file; expected rows of name,value", file=path, line=1)
