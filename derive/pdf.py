@@ -17,7 +17,8 @@ When a batch fails, it is split at the sheet that was being typeset when TeX
 stopped (from the marks) and the parts are compiled again; a single sheet is
 compiled exactly as written, so its log's line numbers are its own.
 
-TeX always runs with ``-no-shell-escape`` and kpathsea's paranoid mode
+TeX runs through ``latexmk -norc`` (no rc file can change what runs), with
+``-no-shell-escape`` and kpathsea's paranoid mode
 (``openin_any=p``, ``openout_any=p``): a sheet can neither run programs nor
 read or write files outside its build folder (e.g. ``\\input{/etc/passwd}``).
 
@@ -30,6 +31,7 @@ import os
 import re
 import secrets
 import shutil
+import signal
 import subprocess
 import tempfile
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -45,8 +47,6 @@ ENGINES = ("pdflatex", "lualatex")
 
 _BEGIN = r"\begin{document}"
 _END = r"\end{document}"
-_RERUN = re.compile(r"\bRerun\b|Label\(s\) may have changed|Please rerun", re.I)
-_MAX_RUNS = 3
 # TeX has no time limit of its own; a sheet looping forever must not hang the
 # class.  After _PATIENCE sheets have timed out (a template bug, probably),
 # timed-out batches are no longer split to find the culprit.
@@ -87,8 +87,8 @@ class CompileResult:
 # ---------------------------------------------------------------- public API
 
 def tex_available(engine: str = "pdflatex") -> bool:
-    """True when the TeX ``engine`` (pdflatex or lualatex) can be run."""
-    return shutil.which(engine) is not None
+    """True when the TeX ``engine`` (pdflatex or lualatex) can be run through latexmk."""
+    return shutil.which(engine) is not None and shutil.which("latexmk") is not None
 
 
 def compile_sheets(sheets: Sequence[Sheet], *, engine: str = "pdflatex", jobs: int = 2,
@@ -334,7 +334,10 @@ def _batch_document(batch: tuple[_Parsed, ...]) -> str:
     # The setup goes on its own line after \begin{document}: an error found
     # while TeX reads \begin{document} (a missing package peeks ahead for an
     # option) then shows the same line, with the same number, as the sheet alone.
-    parts = [batch[0].preamble or "", _BEGIN, "\n", _setup()]
+    # \nofiles: sheets have no cross-references, and without a new .aux
+    # latexmk is done after one run of the engine.  It prefixes the first
+    # line, so every line keeps the number it has in the sheet alone.
+    parts = [r"\nofiles" + (batch[0].preamble or ""), _BEGIN, "\n", _setup()]
     for i, parsed in enumerate(batch):
         # The newline keeps a comment on a body's last line from swallowing the marker.
         parts.append(rf"\DeriveSheetBegin{{{i}}}" + parsed.body + "\n" + rf"\DeriveSheetEnd{{{i}}}")
@@ -352,33 +355,35 @@ def _tex_env() -> dict[str, str]:
     return env
 
 
+_LATEXMK_ENGINE = {"pdflatex": "-pdf", "lualatex": "-pdflua"}
+
+
 def _tex(tex: str, folder: Path, engine: str, *, timeout: float) -> tuple[str, str]:
-    """Run ``engine`` on ``tex`` in ``folder`` as often as the log asks.
+    """Compile ``tex`` in ``folder`` with latexmk, which reruns the engine when needed.
 
     Returns (status, log) with status "ok", "failed" or a timeout message.
-    The engine is run directly, not through latexmk: latexmk always runs
-    twice from a clean folder and costs ~2x per batch; a rerun happens here
-    only when LaTeX's log asks for one (labels, references).
+    ``-norc``: no rc file can turn shell escape back on.  A batch document
+    says ``\\nofiles`` (see :func:`_batch_document`), so latexmk sees no new
+    .aux and runs the engine once instead of twice.
     """
     (folder / "doc.tex").write_text(tex, encoding="utf-8")
-    command = [engine, "-interaction=nonstopmode", "-halt-on-error", "-no-shell-escape", "doc.tex"]
-    log = ""
-    for _ in range(_MAX_RUNS):
-        try:
-            done = subprocess.run(command, cwd=folder, env=_tex_env(), stdin=subprocess.DEVNULL,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                  timeout=timeout)
-        except FileNotFoundError as error:
-            raise TexError(f"{engine} is not installed; install TeX Live (run scripts/setup)") from error
-        except subprocess.TimeoutExpired:
-            return f"{_TIMED_OUT} {timeout:.0f} s (an endless loop?)", ""
-        log_path = folder / "doc.log"
-        log = log_path.read_text(encoding="utf-8", errors="replace") if log_path.exists() else ""
-        if done.returncode != 0:
-            return "failed", log
-        if not _RERUN.search(log):
-            break
-    return "ok", log
+    command = ["latexmk", "-norc", _LATEXMK_ENGINE[engine], "-interaction=nonstopmode",
+               "-halt-on-error", "-no-shell-escape", "-quiet", "doc.tex"]
+    try:
+        process = subprocess.Popen(command, cwd=folder, env=_tex_env(), stdin=subprocess.DEVNULL,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                   start_new_session=True)  # its own group: a timeout kills TeX too
+    except FileNotFoundError as error:
+        raise TexError("latexmk is not installed; install TeX Live (run scripts/setup)") from error
+    try:
+        returncode = process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        return f"{_TIMED_OUT} {timeout:.0f} s (an endless loop?)", ""
+    log_path = folder / "doc.log"
+    log = log_path.read_text(encoding="utf-8", errors="replace") if log_path.exists() else ""
+    return ("ok" if returncode == 0 else "failed"), log
 
 
 def _read_marks(folder: Path) -> dict[str, int]:
