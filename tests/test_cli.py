@@ -83,3 +83,20 @@ def test_check_passes_and_fails_by_tolerance(capsys):
 def test_python_dash_m_and_help_work():
     r = subprocess.run([sys.executable, "-m", "derive", "--help"], capture_output=True, text=True)
     assert r.returncode == 0 and "formulas" in r.stdout and "train" in r.stdout
+
+
+def test_progress_shows_on_a_terminal_and_stays_quiet_otherwise():
+    import io
+    from derive.cli_class import TerminalProgress
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    tty, pipe = Tty(), io.StringIO()
+    for stream in (tty, pipe):
+        p = TerminalProgress(stream)
+        for done in range(1, 4):
+            p("render", done, 3)
+    assert "\rrender      3/3" in tty.getvalue() and tty.getvalue().endswith("\n")
+    assert pipe.getvalue() == ""
