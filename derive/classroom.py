@@ -9,17 +9,20 @@ from __future__ import annotations
 import csv
 import io
 import json
+import multiprocessing as mp
 import os
 import shutil
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
 from . import __version__
 from .context import sheet_context
 from .errors import OutputError, RosterError
-from .numeric import Solution, solve
-from .randomize import Draw, draw_class, secret_fingerprint
+from .numeric import Solution, compile_network, solve
+from .randomize import Draw, draw_class, draw_student, secret_fingerprint, student_seed
 from .spec import Roster, Spec
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
@@ -119,23 +122,64 @@ def distinguishable(spec: Spec, params, data) -> list[str]:
     return [f"{a}: mistake {m} gives the same rounded value" for a, m in pairs]
 
 
+@lru_cache(maxsize=8)
+def _environment(templates: Path | None):
+    from .render import make_environment
+    return make_environment(templates)
+
+
+def _sheets(spec: Spec, student, draw: Draw, variants, templates, engine):
+    """One student's Solution and the .tex of each variant."""
+    from .render import render_sheet
+    sol = solve(spec.network, draw.params, draw.data, spec.exercise.learning_rate)
+    ctx = sheet_context(spec, student, draw.params, draw.data, sol, engine)
+    return sol, {v: render_sheet(ctx, v, _environment(templates)) for v in variants}
+
+
+def _first_draw_and_sheets(job):
+    """Worker: a student's attempt-0 draw and its sheets (a top-level function, to pickle)."""
+    spec, student, secret, variants, templates, engine = job
+    draw = draw_student(spec, student_seed(secret, student.id), extra=distinguishable)
+    return draw, *_sheets(spec, student, draw, variants, templates, engine)
+
+
+def _first_draws(spec, roster, secret, variants, templates, engine, jobs, report):
+    """Every student's attempt-0 draw and sheets, on ``jobs`` processes."""
+    compile_network(spec.network)  # warm the caches once; forked workers inherit them
+    work = [(spec, s, secret, variants, templates, engine) for s in roster.students]
+    context = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
+    with ProcessPoolExecutor(jobs, mp_context=context) as pool:
+        chunk = max(1, len(work) // (jobs * 8))
+        out = []
+        for result in pool.map(_first_draw_and_sheets, work, chunksize=chunk):
+            out.append(result)
+            report(len(out), len(work))
+    return {s.id: r for s, r in zip(roster.students, out)}
+
+
 def render_class(spec: Spec, roster: Roster, secret: str, *, variants=VARIANTS,
-                 templates: Path | None = None, engine: str = "pdflatex",
+                 templates: Path | None = None, engine: str = "pdflatex", jobs: int = 1,
                  progress: Progress | None = None):
-    """Draws, solutions and the ``.tex`` of every sheet: {(student id, variant): tex}."""
-    from .render import make_environment, render_sheet
-    env = make_environment(templates)
-    report = (lambda stage: (lambda d, t: progress(stage, d, t))) if progress else (lambda stage: None)
-    draws = draw_class(spec, secret, roster.ids(), extra=distinguishable, progress=report("draw"))
+    """Draws, solutions and the ``.tex`` of every sheet: {(student id, variant): tex}.
+
+    With ``jobs`` > 1 the students are rendered on that many processes; the
+    result is byte for byte the same.
+    """
+    report = (lambda d, t: progress("render", d, t)) if progress else (lambda d, t: None)
+    first = (_first_draws(spec, roster, secret, variants, templates, engine, jobs, report)
+             if jobs > 1 and len(roster.students) >= 4 * jobs else {})
+    draws = draw_class(spec, secret, roster.ids(), extra=distinguishable,
+                       first={sid: r[0] for sid, r in first.items()})
     solutions, texs = {}, {}
     for k, s in enumerate(roster.students):
-        d = draws[s.id]
-        solutions[s.id] = solve(spec.network, d.params, d.data, spec.exercise.learning_rate)
-        ctx = sheet_context(spec, s, d.params, d.data, solutions[s.id], engine)
+        done = first.get(s.id)
+        if done is None or done[0] != draws[s.id]:  # not rendered yet, or redrawn as a duplicate
+            done = (draws[s.id], *_sheets(spec, s, draws[s.id], variants, templates, engine))
+            if not first:
+                report(k + 1, len(roster.students))
+        solutions[s.id] = done[1]
         for v in variants:
-            texs[(s.id, v)] = render_sheet(ctx, v, env)
-        if progress:
-            progress("render", k + 1, len(roster.students))
+            texs[(s.id, v)] = done[2][v]
     return draws, solutions, texs
 
 
@@ -153,8 +197,8 @@ def build_class(spec: Spec, roster: Roster, out: str | Path, secret: str, *, var
             raise TexError(f"{engine} is not installed; run scripts/setup (or pass --no-pdf)")
     staging = _prepare(out, force)
     try:
-        draws, solutions, texs = render_class(spec, roster, secret, variants=variants,
-                                              templates=templates, engine=engine, progress=progress)
+        draws, solutions, texs = render_class(spec, roster, secret, variants=variants, templates=templates,
+                                              engine=engine, jobs=jobs, progress=progress)
         _write_students(staging, roster, draws, texs)
         failures = _compile(staging, roster, texs, variants, engine, jobs, progress) if pdf else ()
         write_atomic(staging / "answer-key.csv", answer_key_csv(roster, solutions))

@@ -205,9 +205,16 @@ class Solution:
     def __repr__(self) -> str:
         return f"Solution({len(self.values)} answers, loss={self.values.get('loss')})"
 
+    def __reduce__(self):  # a read-only mapping does not pickle; its contents do
+        return _solution, (dict(self.values),)
+
     def rounded(self, decimals: int) -> dict[str, str]:
         """Every value as printed on a solved sheet."""
         return {k: format_number(v, decimals) for k, v in self.values.items()}
+
+
+def _solution(values: dict) -> Solution:
+    return Solution(MappingProxyType(values))
 
 
 def _unit_values(r: Pass, s: int, suffix: int | None) -> dict[str, float]:
@@ -245,7 +252,7 @@ def solve(net: Network, params: Params, data: Data, learning_rate: float) -> Sol
     for s in range(n):
         values |= _unit_values(r, s, None if n == 1 else s + 1)
     values |= _parameter_values(p, r, step(p, r, learning_rate))
-    return Solution(MappingProxyType(dict(sorted(values.items(), key=lambda kv: names.sort_key(kv[0])))))
+    return _solution(dict(sorted(values.items(), key=lambda kv: names.sort_key(kv[0]))))
 
 
 # --- finite differences ------------------------------------------------------------

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Mapping
 
 import numpy as np
 
@@ -113,13 +113,21 @@ def _has_free_values(spec: Spec) -> bool:
 
 
 def draw_class(spec: Spec, secret: str, student_ids: list[str], extra=None,
-               progress: Callable[[int, int], None] | None = None) -> dict[str, Draw]:
-    """One good draw per student; no two alike while the grid allows it."""
+               progress: Callable[[int, int], None] | None = None,
+               first: Mapping[str, Draw] | None = None) -> dict[str, Draw]:
+    """One good draw per student; no two alike while the grid allows it.
+
+    Walks the roster in order: a student whose draw repeats an earlier
+    student's is redrawn from a fresh seed (attempt 1, 2, …).  ``first`` may
+    hold each student's attempt-0 draw computed elsewhere (in parallel); the
+    result is the same as without it.
+    """
     seen: set = set()
     out = {}
     for k, sid in enumerate(student_ids):
         for attempt in range(50):
-            d = draw_student(spec, student_seed(secret, sid, attempt), extra)
+            d = (first[sid] if attempt == 0 and first and sid in first
+                 else draw_student(spec, student_seed(secret, sid, attempt), extra))
             key = (d.params, d.data)
             if key not in seen or not _has_free_values(spec):
                 break
