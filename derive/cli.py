@@ -66,7 +66,7 @@ def params_and_data(spec: Spec, args):
         d = draw_student(spec, args.seed)
         return d.params, d.data
     fixed = spec.fixed_params()
-    if fixed is None or spec.random.inputs is not None:
+    if not spec.is_fixed():
         raise DeriveError("not every parameter is fixed in [params]; pass --seed N to draw "
                           "them or --params FILE", file=spec.path, key="[params]")
     return fixed, spec.data

@@ -71,7 +71,7 @@ def secret_for(spec, given: str | None) -> str:
     secret = given if given is not None else os.environ.get("DERIVE_SECRET")
     if secret:
         return secret
-    if spec.fixed_params() is None or spec.random.inputs is not None:
+    if not spec.is_fixed():
         raise DeriveError("no secret: pass --secret S or set DERIVE_SECRET (the same secret "
                           "regenerates every student's sheet)", file=spec.path, key="[random]")
     return ""

@@ -63,11 +63,15 @@ def _draw(spec: Spec, rng: np.random.Generator) -> tuple[Params, Data]:
             b.append(np.array(spec.fixed[f"b{l}"]) if f"b{l}" in spec.fixed
                      else _draw_grid(rng, rnd.biases or rnd.weights, shape[0]))
     params = Arrays(tuple(W), tuple(b) if net.bias else None).to_params()
-    data = spec.data
+    x, y = spec.data.x, spec.data.y
     if rnd.inputs is not None:
         x = _draw_grid(rng, rnd.inputs, (spec.data.size, net.layers[0]))
-        data = Data(tuple(tuple(float(v) for v in row) for row in x), spec.data.y)
-    return params, data
+    if rnd.targets == "one-hot":
+        y = np.eye(net.layers[-1])[rng.integers(0, net.layers[-1], size=spec.data.size)]
+    elif rnd.targets is not None:
+        y = np.array(rnd.targets)[rng.integers(0, len(rnd.targets), size=(spec.data.size, net.layers[-1]))]
+    as_tuples = lambda m: tuple(tuple(float(v) for v in row) for row in m)
+    return params, Data(as_tuples(x), as_tuples(y))
 
 
 def problems(spec: Spec, params: Params, data: Data,
@@ -98,7 +102,7 @@ def problems(spec: Spec, params: Params, data: Data,
 def draw_student(spec: Spec, seed: int, extra=None) -> Draw:
     """The first good draw of the generator seeded with ``seed``."""
     rng = np.random.default_rng(seed)
-    if not _has_free_values(spec):
+    if spec.is_fixed():
         return Draw(seed, spec.fixed_params(), spec.data)
     for _ in range(MAX_DRAWS):
         params, data = _draw(spec, rng)
@@ -106,10 +110,6 @@ def draw_student(spec: Spec, seed: int, extra=None) -> Draw:
             return Draw(seed, params, data)
     raise DeriveError(f"no good exercise in {MAX_DRAWS} draws (seed {seed}); widen the "
                       "[random] grids or change the network", file=spec.path, key="[random]")
-
-
-def _has_free_values(spec: Spec) -> bool:
-    return spec.fixed_params() is None or spec.random.inputs is not None
 
 
 def draw_class(spec: Spec, secret: str, student_ids: list[str], extra=None,
@@ -129,7 +129,7 @@ def draw_class(spec: Spec, secret: str, student_ids: list[str], extra=None,
             d = (first[sid] if attempt == 0 and first and sid in first
                  else draw_student(spec, student_seed(secret, sid, attempt), extra))
             key = (d.params, d.data)
-            if key not in seen or not _has_free_values(spec):
+            if key not in seen or spec.is_fixed():
                 break
         seen.add(key)
         out[sid] = d

@@ -97,6 +97,7 @@ class Random:
     weights: Grid = Grid(-1.0, 1.0, 0.1)
     biases: Grid | None = None  # None: as weights
     inputs: Grid | None = None  # set: x is drawn per student
+    targets: tuple[float, ...] | str | None = None  # values each y is drawn from, or "one-hot"
 
 
 @dataclass(frozen=True)
@@ -117,6 +118,11 @@ class Spec:
 
     def __repr__(self) -> str:
         return f"Spec({self.path!r}, layers={self.network.layers}, loss={self.network.loss!r})"
+
+    def is_fixed(self) -> bool:
+        """True when nothing is drawn: every student gets the spec's own exercise."""
+        return (self.fixed_params() is not None and self.random.inputs is None
+                and self.random.targets is None)
 
     def fixed_params(self) -> Params | None:
         """The spec's [params] as a Params when every W (and b) is fixed, else None."""
@@ -247,20 +253,24 @@ def _examples(r: _Reader, key: str, value: Any, n: int, what: str) -> Matrix:
     return (_vector(r, "data", key, value, n, what),)
 
 
-def _data(r: _Reader, t: dict, net: Network, draws_x: bool) -> Data:
+def _data(r: _Reader, t: dict, net: Network, rnd: "Random") -> Data:
     r.check_keys("data", t, ("x", "y"))
-    if "y" not in t:
-        raise r.fail("data", "y", "missing; expected the target(s)")
-    y = _examples(r, "y", t["y"], net.layers[-1], f"{net.layers[-1]} target value(s)")
     if "x" in t:
         x = _examples(r, "x", t["x"], net.layers[0], f"{net.layers[0]} input value(s)")
-    elif draws_x:
-        x = tuple((0.0,) * net.layers[0] for _ in y)  # placeholders, drawn per student
-    else:
+    elif rnd.inputs is None:
         raise r.fail("data", "x", "missing; expected the input(s), or [random].inputs to draw them")
+    if "y" in t:
+        y = _examples(r, "y", t["y"], net.layers[-1], f"{net.layers[-1]} target value(s)")
+        _check_labels(r, net, y)
+    elif rnd.targets is None:
+        raise r.fail("data", "y", "missing; expected the target(s), or [random].targets to draw them")
+    # what is drawn per student gets placeholders of the right shape here
+    if "x" not in t:
+        x = tuple((0.0,) * net.layers[0] for _ in (y if "y" in t else [()]))
+    if "y" not in t:
+        y = tuple((0.0,) * net.layers[-1] for _ in x)
     if len(x) != len(y):
         raise r.fail("data", "y", f"expected as many targets as inputs ({len(x)}); got {len(y)}")
-    _check_labels(r, net, y)
     return Data(x, y)
 
 
@@ -322,10 +332,28 @@ def _grid(r: _Reader, key: str, t: Any) -> Grid:
     return Grid(low, high, step)
 
 
-def _random(r: _Reader, t: dict) -> Random:
-    r.check_keys("random", t, ("weights", "biases", "inputs"))
-    grids = {k: _grid(r, k, v) for k, v in t.items()}
-    return Random(grids.get("weights", Random().weights), grids.get("biases"), grids.get("inputs"))
+def _random(r: _Reader, t: dict, net: Network) -> Random:
+    r.check_keys("random", t, ("weights", "biases", "inputs", "targets"))
+    grids = {k: _grid(r, k, v) for k, v in t.items() if k != "targets"}
+    return Random(grids.get("weights", Random().weights), grids.get("biases"), grids.get("inputs"),
+                  _targets(r, t["targets"], net) if "targets" in t else None)
+
+
+def _targets(r: _Reader, value: Any, net: Network) -> tuple[float, ...] | str:
+    """[random].targets: a list of values each target is drawn from, or "one-hot"."""
+    kind = LOSSES[net.loss].targets
+    if value == "one-hot":
+        if net.layers[-1] < 2:
+            raise r.fail("random", "targets", "a one-hot target needs at least 2 output units")
+        return value
+    if kind == "distribution":
+        raise r.fail("random", "targets", f'expected "one-hot" for "{net.loss}"; got {value!r}')
+    if not isinstance(value, list) or not value:
+        raise r.fail("random", "targets", f'expected a list of values to draw from, or "one-hot"; got {value!r}')
+    values = tuple(_number(r, "random", "targets", v, f"[{i}]") for i, v in enumerate(value))
+    if kind == "unit" and any(not 0 <= v <= 1 for v in values):
+        raise r.fail("random", "targets", f'expected values between 0 and 1 for "{net.loss}"; got {list(values)}')
+    return values
 
 
 def _text(r: _Reader, doc: dict, key: str, default: str) -> str:
@@ -351,12 +379,12 @@ def parse_spec(text: str, path: str = "<spec>") -> Spec:
         if table in doc and not isinstance(doc[table], dict):
             raise r.fail("", table, "expected a table")
     net = _network(r, doc["network"])
-    random = _random(r, doc.get("random", {}))
+    random = _random(r, doc.get("random", {}), net)
     return Spec(
         path=path,
         title=_text(r, doc, "title", "Forward and backward pass"),
         network=net,
-        data=_data(r, doc["data"], net, random.inputs is not None),
+        data=_data(r, doc["data"], net, random),
         fixed=_fixed(r, doc.get("params", {}), net),
         exercise=_exercise(r, doc.get("exercise", {})),
         random=random,
@@ -409,7 +437,7 @@ def load_params_json(path: str | Path, spec: Spec) -> tuple[Params, Data]:
     data = spec.data
     if isinstance(doc.get("data"), dict):
         r = _Reader(str(path), "")
-        data = _data(r, doc["data"], spec.network, False)
+        data = _data(r, doc["data"], spec.network, Random())
     return params, data
 
 

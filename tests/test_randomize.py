@@ -3,6 +3,7 @@ import hashlib
 import hmac
 
 import numpy as np
+import pytest
 
 import oracle
 from derive.numeric import quantize
@@ -80,3 +81,26 @@ def test_drawn_inputs_come_from_their_grid():
     spec = parse_spec(text, "inputs.toml")
     xs = {v for d in draw_class(spec, "k", [f"s{i}" for i in range(30)]).values() for v in d.data.x[0]}
     assert xs <= {0.5, 1.0} and xs
+
+
+def test_drawn_targets_come_from_their_list_or_are_one_hot():
+    text = open("worksheets/random-221.toml").read().replace("y = [1]\n", "") + "targets = [0, 1]\n"
+    spec = parse_spec(text, "targets.toml")
+    ys = [d.data.y[0][0] for d in draw_class(spec, "k", [f"s{i}" for i in range(40)]).values()]
+    assert set(ys) == {0.0, 1.0}
+    softmax = parse_spec('[network]\nlayers = [2, 3]\nactivations = ["softmax"]\nloss = "cce"\n'
+                         '[data]\nx = [1, 0.5]\n[random]\ntargets = "one-hot"\n', "onehot.toml")
+    labels = {d.data.y[0] for d in draw_class(softmax, "k", [f"s{i}" for i in range(30)]).values()}
+    assert labels == {(1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0)}
+
+
+def test_targets_must_fit_the_loss():
+    from derive.errors import SpecError
+    base = '[network]\nlayers = [2, 3]\nactivations = ["softmax"]\nloss = "cce"\n[data]\nx = [1, 0.5]\n'
+    with pytest.raises(SpecError, match='expected "one-hot" for "cce"'):
+        parse_spec(base + "[random]\ntargets = [0, 1]\n", "t.toml")
+    with pytest.raises(SpecError, match="missing; expected the target"):
+        parse_spec(base, "t.toml")
+    bce = open("worksheets/random-221.toml").read().replace("y = [1]\n", "") + "targets = [0, 2]\n"
+    with pytest.raises(SpecError, match="between 0 and 1"):
+        parse_spec(bce, "t.toml")
