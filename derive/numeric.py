@@ -208,10 +208,6 @@ class Solution:
     def __reduce__(self):  # a read-only mapping does not pickle; its contents do
         return _solution, (dict(self.values),)
 
-    def rounded(self, decimals: int) -> dict[str, str]:
-        """Every value as printed on a solved sheet."""
-        return {k: format_number(v, decimals) for k, v in self.values.items()}
-
 
 def _solution(values: dict) -> Solution:
     return Solution(MappingProxyType(values))
