@@ -133,3 +133,18 @@ def test_latex_printer_names():
     assert latex(sp.Symbol("a2_1", real=True), (2, 2, 1)) == r"\hat{y}"
     assert latex(sp.Symbol("a1_1", real=True), (2, 2, 1)) == "a^{(1)}_{1}"
     assert latex(sigmoid(sp.Symbol("z1_1", real=True))) == r"\sigma\left(z^{(1)}_{1}\right)"
+
+
+@pytest.mark.parametrize("loss,act,n", [("bce", "sigmoid", 1), ("bce", "sigmoid", 2), ("cce", "softmax", 3)])
+def test_stable_logit_forms_equal_the_loss_of_the_activation(loss, act, n):
+    """The numeric stage evaluates BCE/CCE from z (softplus, logsumexp); prove that is the loss."""
+    from derive.functions import ACTIVATIONS, LOSSES
+    zs = list(sp.symbols(f"z1:{n + 1}", real=True))
+    ys = list(sp.symbols(f"y1:{n + 1}", real=True))
+    g = ACTIVATIONS[act].g
+    direct = LOSSES[loss].per_example([g(zs, j) for j in range(n)], ys)
+    stable = LOSSES[loss].logit_form[act](zs, ys)
+    diff = (direct - stable).rewrite(sp.exp).rewrite(sp.log)
+    if loss == "cce":
+        diff = diff.subs(ys[-1], 1 - sum(ys[:-1]))
+    assert sp.simplify(sp.expand_log(diff, force=True)) == 0
