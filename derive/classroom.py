@@ -303,5 +303,6 @@ def grade_class(spec: Spec, roster: Roster, answers_path: str | Path, out: str |
                                                   answers.students.get(s.id, {}), tolerance,
                                                   carried_weight, names=asked))
         for s in roster.students)
-    written = write_grades(out, graded, decimals=dec, tolerance=tolerance, carried_weight=carried_weight)
+    written = write_grades(out, graded, decimals=dec, tolerance=tolerance, carried_weight=carried_weight,
+                           warnings=answers.warnings)
     return ClassGrades(graded, answers.warnings, written)

@@ -637,8 +637,12 @@ class GradedStudent:
 
 
 def write_grades(out_dir: str | Path, students: Iterable[GradedStudent], *, decimals: int,
-                 tolerance: Tolerance | None = None, carried_weight: float = 1.0) -> tuple[Path, ...]:
+                 tolerance: Tolerance | None = None, carried_weight: float = 1.0,
+                 warnings: Sequence[str] = ()) -> tuple[Path, ...]:
     """Write ``grades.csv``, ``feedback/<id>.md`` and ``summary.md`` into ``out_dir``, atomically.
+
+    ``warnings`` (unknown answer names, ids not on the roster, duplicates) are
+    listed in ``summary.md``, so nothing the answers file held goes unmentioned.
 
     Returns the paths written.  Existing files of the same names are replaced;
     nothing else in ``out_dir`` is touched.
@@ -656,7 +660,7 @@ def write_grades(out_dir: str | Path, students: Iterable[GradedStudent], *, deci
     for s in students:
         text = _feedback(s, decimals, tol, carried_weight)
         written.append(_write_atomic(out / "feedback" / f"{files[s.student_id]}.md", text))
-    written.append(_write_atomic(out / "summary.md", _summary(students, columns)))
+    written.append(_write_atomic(out / "summary.md", _summary(students, columns, warnings)))
     return tuple(written)
 
 
@@ -742,7 +746,7 @@ def _feedback(s: GradedStudent, decimals: int, tol: Tolerance, carried_weight: f
     return "\n".join(lines) + "\n"
 
 
-def _summary(students: list[GradedStudent], columns: list[str]) -> str:
+def _summary(students: list[GradedStudent], columns: list[str], warnings: Sequence[str] = ()) -> str:
     lines = ["# Summary", "", f"{len(students)} students.", "",
              "| answer | correct | carried | wrong | missing | unparseable | most common mistake |",
              "|---|---|---|---|---|---|---|"]
@@ -754,6 +758,8 @@ def _summary(students: list[GradedStudent], columns: list[str]) -> str:
         common = f"{mistakes.most_common(1)[0][0]} ({mistakes.most_common(1)[0][1]})" if mistakes else ""
         lines.append(f"| `{name}` | " + " | ".join(share(st) for st in Status) + f" | {common} |")
     lines += ["", "## Scores", "", "```", *_histogram([s.result for s in students]), "```"]
+    if warnings:
+        lines += ["", "## Warnings about the answers file", "", *(f"- {_md(w)}" for w in warnings)]
     return "\n".join(lines) + "\n"
 
 

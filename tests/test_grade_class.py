@@ -154,6 +154,8 @@ def test_summary_and_feedback_state_the_rule(graded):
     rows = {l.split("|")[1].strip(" `"): l for l in summary.splitlines() if l.startswith("| `")}
     assert "delta_sign (1)" in rows["delta2_1"] and "no_bias (1)" in rows["z1_1"]
     assert "| 90% | 10% | 0% |" in rows["a1_1"]  # the slip's a1_1 is carried
+    warnings = summary.split("## Warnings about the answers file")[1]
+    assert "stranger" in warnings and "not on the roster" in warnings
     assert "±0.0001" in (tmp / "grades" / "feedback" / "ok.md").read_text(encoding="utf-8")
 
 
