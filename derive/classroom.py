@@ -292,8 +292,10 @@ def grade_class(spec: Spec, roster: Roster, answers_path: str | Path, out: str |
     if key is not None:
         draws = exercises_from_key(spec, roster, Path(key))
         _check_key(spec, Path(key), draws)
+        order_note = []
     else:
         draws = draw_class(spec, secret or "", roster.ids(), extra=distinguishable)
+        order_note = _redrawn_warnings(roster, draws, secret or "")
     asked = names.in_sections(names.expected(spec.network.layers, spec.network.bias, spec.data.size),
                               spec.exercise.sections)
     answers = read_answers(answers_path, roster=roster.ids(), expected=asked)
@@ -303,6 +305,17 @@ def grade_class(spec: Spec, roster: Roster, answers_path: str | Path, out: str |
                                                   answers.students.get(s.id, {}), tolerance,
                                                   carried_weight, names=asked))
         for s in roster.students)
+    warnings = answers.warnings + tuple(order_note)
     written = write_grades(out, graded, decimals=dec, tolerance=tolerance, carried_weight=carried_weight,
-                           warnings=answers.warnings)
-    return ClassGrades(graded, answers.warnings, written)
+                           warnings=warnings)
+    return ClassGrades(graded, warnings, written)
+
+
+def _redrawn_warnings(roster: Roster, draws: dict[str, Draw], secret: str) -> list[str]:
+    """A redrawn exercise (a duplicate avoided) depends on the roster's order: say so."""
+    redrawn = [s.id for s in roster.students if draws[s.id].seed != student_seed(secret, s.id)]
+    if not redrawn:
+        return []
+    return [f"{roster.path}: the exercises of {', '.join(redrawn[:5])}{' …' if len(redrawn) > 5 else ''} "
+            "were redrawn to avoid duplicates, which depends on the roster's order; if it changed since "
+            "the worksheets were made, grade with --key CLASS/answer-key.csv instead"]

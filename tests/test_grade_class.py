@@ -189,3 +189,17 @@ def test_verify_a_published_example_whose_first_pre_activation_was_misadded(tmp_
     f.write_text("name,value\n" + "".join(f"{n},{r4(v)}\n" for n, v in correct.items()))
     assert main(["verify", spec, "--answers", str(f)]) == 0
     assert "0.7800" in capsys.readouterr().out
+
+
+def test_grading_by_secret_warns_when_roster_order_matters(tmp_path, capsys):
+    spec = tmp_path / "tiny-grid.toml"
+    spec.write_text(open("worksheets/classic-221.toml").read().replace("b2 = [0.2]\n", "") +
+                    "biases = { low = -0.5, high = 0.5, step = 0.1 }\n")
+    roster = tmp_path / "r.csv"
+    roster.write_text("student_id,name\n" + "".join(f"s{i},S {i}\n" for i in range(15)))
+    answers = tmp_path / "a.csv"
+    answers.write_text("student_id,z1_1\ns0,0.6\n")
+    assert main(["grade", str(spec), "--roster", str(roster), "--answers", str(answers),
+                 "--out", str(tmp_path / "g"), "--secret", "k"]) == 0
+    assert "redrawn to avoid duplicates" in capsys.readouterr().err
+    assert "--key" in (tmp_path / "g" / "summary.md").read_text(encoding="utf-8")
