@@ -126,7 +126,9 @@ def _formulas_text(spec: Spec, d) -> str:
             if kind == "delta":
                 lines.append(f"  output delta by the chain rule, simplified"
                              f" ({'proved' if d.chain.proved else 'NOT proved'} by SymPy):")
-                lines += [f"    dL/dyhat = {_plain(e, d)}" for e in d.chain.dL_dyhat[:1]]
+                one = len(d.chain.dL_dyhat) == 1
+                lines += [f"    dL/dyhat{'' if one else f'_{k + 1}'} = {_plain(e, d)}"
+                          for k, e in enumerate(d.chain.dL_dyhat)]
         lines.append(f"  {n} = {_plain(d.expression(n), d)}")
     return "\n".join(lines)
 
