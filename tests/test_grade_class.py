@@ -55,7 +55,7 @@ def hand_chain(p, x, y, eta, z11=None):
 
 def plant(mistake, k, p, x):
     """(answer, value) of a named mistake, by its wrong formula."""
-    W1, W2, b2 = p["W1"], p["W2"], p["b2"]
+    W1, W2 = p["W1"], p["W2"]
     return {
         "no_bias": ("z1_1", W1[0][0] * x[0] + W1[0][1] * x[1]),
         "half_or_mean_factor": ("loss", 2 * k["loss"]),

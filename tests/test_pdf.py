@@ -142,29 +142,30 @@ def test_document_text_cannot_run_programs_or_read_files(need_tex, tmp_path, mon
     assert "root:" not in text(tmp_path / "out" / "shell.pdf")
 
 
+def _only_the_bad_sheet_fails(tmp_path, key: str, body: str) -> str:
+    """Compile a bad sheet between two good ones; only it fails. Returns its log excerpt."""
+    sheets = [Sheet("a", document("a", 1), tmp_path / "a.pdf"),
+              Sheet(key, document(key, 1, body), tmp_path / f"{key}.pdf"),
+              Sheet("c", document("c", 1), tmp_path / "c.pdf")]
+    result = compile_sheets(sheets, workdir=tmp_path / "work")
+    assert [f.key for f in result.failures] == [key]
+    assert (tmp_path / "a.pdf").exists() and (tmp_path / "c.pdf").exists()
+    assert not (tmp_path / f"{key}.pdf").exists()
+    return result.failures[0].log_excerpt
+
+
 @pytest.mark.tex
 def test_environment_left_open_fails_like_the_sheet_alone(need_tex, tmp_path):
     # In a batch, the marker after the body would close the environment silently.
-    sheets = [Sheet("a", document("a", 1), tmp_path / "a.pdf"),
-              Sheet("open", document("open", 1, "\\begin{itemize}\\item x"), tmp_path / "open.pdf"),
-              Sheet("c", document("c", 1), tmp_path / "c.pdf")]
-    result = compile_sheets(sheets, workdir=tmp_path / "work")
-    assert [f.key for f in result.failures] == ["open"]
-    assert "\\begin{itemize} on input line 6 ended by \\end{document}" in result.failures[0].log_excerpt
-    assert (tmp_path / "a.pdf").exists() and (tmp_path / "c.pdf").exists()
+    excerpt = _only_the_bad_sheet_fails(tmp_path, "open", "\\begin{itemize}\\item x")
+    assert "\\begin{itemize} on input line 6 ended by \\end{document}" in excerpt
 
 
 @pytest.mark.tex
 def test_endless_loop_times_out_and_only_that_sheet_fails(need_tex, tmp_path, monkeypatch):
     monkeypatch.setattr(pdf, "_TIMEOUT_BASE", 1.0)
     monkeypatch.setattr(pdf, "_TIMEOUT_PER_SHEET", 0.5)
-    sheets = [Sheet("a", document("a", 1), tmp_path / "a.pdf"),
-              Sheet("loop", document("loop", 1, "\\def\\x{\\x}\\x"), tmp_path / "loop.pdf"),
-              Sheet("c", document("c", 1), tmp_path / "c.pdf")]
-    result = compile_sheets(sheets, workdir=tmp_path / "work")
-    assert [f.key for f in result.failures] == ["loop"]
-    assert "did not finish" in result.failures[0].log_excerpt
-    assert (tmp_path / "a.pdf").exists() and (tmp_path / "c.pdf").exists()
+    assert "did not finish" in _only_the_bad_sheet_fails(tmp_path, "loop", "\\def\\x{\\x}\\x")
 
 
 @pytest.mark.tex

@@ -5,7 +5,7 @@ import pytest
 
 from conftest import require
 from derive.cli import main
-from derive.spec import load_spec, parse_spec
+from derive.spec import parse_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = sorted((ROOT / "worksheets").glob("*.toml"))
