@@ -25,30 +25,11 @@ class TeacherPrinter(LatexPrinter):
     """LaTeX in textbook notation for a network with ``layers`` widths."""
 
     def __init__(self, layers: tuple[int, ...] = (), **settings):
-        super().__init__({"mul_symbol": None, **settings})
+        super().__init__({"mul_symbol": None, "order": "none", **settings})
         self.layers = layers
 
-    def _index(self, *idx: int) -> str:
-        return "".join(str(i) for i in idx)
-
     def _print_Symbol(self, expr, style="plain"):
-        name = expr.name
-        if m := re.fullmatch(r"(x|y)_(\d+)", name):
-            single = m[1] == "y" and self.layers and self.layers[-1] == 1
-            return m[1] if single else f"{m[1]}_{{{m[2]}}}"
-        if name in ("yhat", "y"):
-            return r"\hat{y}" if name == "yhat" else "y"
-        if name.startswith("b") and (m := re.fullmatch(r"b(\d+)_(\d+)", name)):
-            return f"b^{{({m[1]})}}_{{{m[2]}}}"
-        if name.startswith("W") and (m := re.fullmatch(r"W(\d+)_(\d+)_(\d+)", name)):
-            return f"W^{{({m[1]})}}_{{{m[2]}{m[3]}}}"
-        p = names.parse(name)
-        if p is None:
-            return super()._print_Symbol(expr, style)
-        if p.kind == "a" and self.layers and p.layer == len(self.layers) - 1:
-            return r"\hat{y}" if self.layers[-1] == 1 else rf"\hat{{y}}_{{{p.index[0]}}}"
-        head = {"z": "z", "a": "a", "delta": r"\delta"}[p.kind]
-        return f"{head}^{{({p.layer})}}_{{{self._index(*p.index)}}}"
+        return symbol_latex(expr.name, self.layers) or super()._print_Symbol(expr, style)
 
     def _print_Function(self, expr, exp=None):
         name = type(expr).__name__
@@ -57,6 +38,50 @@ class TeacherPrinter(LatexPrinter):
             head = _FUNCTIONS[name] + (f"^{{{exp}}}" if exp else "")
             return rf"{head}\left({args}\right)"
         return super()._print_Function(expr, exp)
+
+
+def _example(tex: str, sample: str | None) -> str:
+    """Example s of a batch as a bracketed superscript: {z^{(1)}_{1}}^{[2]}."""
+    return tex if sample is None else f"{{{tex}}}^{{[{sample}]}}"
+
+
+_GIVEN = re.compile(r"(x|y)_(\d+)(?:_s(\d+))?")
+_PARAMETER = re.compile(r"(W|b)(\d+)_(\d+)(?:_(\d+))?")
+
+
+def symbol_latex(name: str, layers: tuple[int, ...] = ()) -> str | None:
+    """The LaTeX of a quantity or given symbol by its name (None for other names).
+
+    ``z1_2`` → z^{(1)}_{2}, ``dW2_1_3`` → ∂L/∂W^{(2)}_{13}, ``new_b1_1`` →
+    b^{(1),new}_{1}, ``x_1_s2`` → x_1 of example 2, ``eta`` → η; with the
+    widths given, the output a is ŷ and a single target is y.
+    """
+    if name == "eta":
+        return r"\eta"
+    if m := _GIVEN.fullmatch(name):
+        single = m[1] == "y" and layers and layers[-1] == 1
+        return _example(m[1] if single else f"{m[1]}_{{{m[2]}}}", m[3])
+    if m := _PARAMETER.fullmatch(name):
+        return _parameter(m[1], m[2], m[3] + (m[4] or ""))
+    p = names.parse(name)
+    if p is None:
+        return None
+    sample = None if p.sample is None else str(p.sample)
+    index = "".join(str(i) for i in p.index)
+    if p.kind == "loss":
+        return _example("L", sample)
+    if p.kind in ("dW", "db"):
+        return rf"\frac{{\partial L}}{{\partial {_parameter(p.kind[1], p.layer, index)}}}"
+    if p.kind in ("new_W", "new_b"):
+        return _parameter(p.kind[-1], p.layer, index, r",\text{new}")
+    if p.kind == "a" and layers and p.layer == len(layers) - 1:
+        return _example(r"\hat{y}" if layers[-1] == 1 else rf"\hat{{y}}_{{{index}}}", sample)
+    head = {"z": "z", "a": "a", "delta": r"\delta"}[p.kind]
+    return _example(f"{head}^{{({p.layer})}}_{{{index}}}", sample)
+
+
+def _parameter(head: str, layer, index: str, mark: str = "") -> str:
+    return f"{head}^{{({layer}){mark}}}_{{{index}}}"
 
 
 def latex(expr, layers: tuple[int, ...] = ()) -> str:

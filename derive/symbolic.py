@@ -11,11 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from types import MappingProxyType
+from typing import Mapping
 
 import sympy as sp
 
 from . import names
-from .functions import ACTIVATIONS, LOSSES
+from .functions import ACTIVATIONS, LOSSES, logsumexp
 from .spec import Network
 
 SymMatrix = tuple[tuple[sp.Symbol, ...], ...]
@@ -119,17 +121,31 @@ def _symbols(net: Network):
 
 
 def _forward(net, x, W, b, z):
-    """z⁽ˡ⁾_j = Σ_i W⁽ˡ⁾_ji a⁽ˡ⁻¹⁾_i + b⁽ˡ⁾_j and a⁽ˡ⁾_j = g(z⁽ˡ⁾)_j, layer by layer."""
+    """z⁽ˡ⁾_j = Σ_i W⁽ˡ⁾_ji a⁽ˡ⁻¹⁾_i + b⁽ˡ⁾_j and a⁽ˡ⁾_j = g(z⁽ˡ⁾)_j, layer by layer.
+
+    The sums are kept unevaluated, so they print in the textbook's order.
+    """
     a_syms = tuple(tuple(_sym(names.make("a", l, j)) for j in range(1, n + 1))
                    for l, n in enumerate(net.layers[1:], start=1))
     z_expr, a_expr = [], []
     for l in range(1, net.depth + 1):
         below = x if l == 1 else a_syms[l - 2]
-        z_expr.append(tuple(sp.Add(*[w * a for w, a in zip(W[l - 1][j], below)])
-                            + (b[l - 1][j] if b else 0) for j in range(net.layers[l])))
+        z_expr.append(tuple(_sum([_product(w, a) for w, a in zip(W[l - 1][j], below)]
+                                 + ([b[l - 1][j]] if b else [])) for j in range(net.layers[l])))
         g = ACTIVATIONS[net.activations[l - 1]].g
         a_expr.append(tuple(g(list(z[l - 1]), j) for j in range(net.layers[l])))
     return tuple(z_expr), tuple(a_expr)
+
+
+def _sum(terms: list) -> sp.Expr:
+    """Σ terms, unevaluated: the order written is the order printed."""
+    return terms[0] if len(terms) == 1 else sp.Add(*terms, evaluate=False)
+
+
+def _product(*factors) -> sp.Expr:
+    """Π factors, unevaluated: a factor that is a sum keeps its parentheses when printed."""
+    factors = [f for f in factors if f != 1]
+    return factors[0] if len(factors) == 1 else sp.Mul(*factors, evaluate=False)
 
 
 def _apply_constraint(expr: sp.Expr, y: tuple, loss: str) -> sp.Expr:
@@ -228,18 +244,23 @@ def _backward(net, W, z, a, delta, chain):
     """δ⁽ᴸ⁾ from the chain; δ⁽ˡ⁾_j = (Σ_k W⁽ˡ⁺¹⁾_kj δ⁽ˡ⁺¹⁾_k) g′(z⁽ˡ⁾_j) below it."""
     delta_expr = []
     for l in range(1, net.depth):
-        g = ACTIVATIONS[net.activations[l - 1]]
         delta_expr.append(tuple(
-            sp.Add(*[W[l][k][j] * delta[l][k] for k in range(net.layers[l + 1])])
-            * g.derivative(z[l - 1][j], a[l - 1][j]) for j in range(net.layers[l])))
+            _product(_sum([_product(W[l][k][j], delta[l][k]) for k in range(net.layers[l + 1])]),
+                     local_derivative(net, l, z[l - 1][j], a[l - 1][j]))
+            for j in range(net.layers[l])))
     delta_expr.append(chain.closed)
     return tuple(delta_expr)
+
+
+def local_derivative(net: Network, l: int, z: sp.Symbol, a: sp.Symbol) -> sp.Expr:
+    """g_l′ as the textbook writes it, in z and a = g(z): a(1−a), 1−a², ReLU′(z), …"""
+    return ACTIVATIONS[net.activations[l - 1]].derivative(z, a)
 
 
 def _gradients(net, x, a, delta):
     """∂L/∂W⁽ˡ⁾_ji = δ⁽ˡ⁾_j a⁽ˡ⁻¹⁾_i and ∂L/∂b⁽ˡ⁾_j = δ⁽ˡ⁾_j."""
     below = lambda l: x if l == 1 else a[l - 2]
-    dW = tuple(tuple(tuple(d * ai for ai in below(l)) for d in delta[l - 1])
+    dW = tuple(tuple(tuple(_product(d, ai) for ai in below(l)) for d in delta[l - 1])
                for l in range(1, net.depth + 1))
     db = tuple(tuple(delta[l - 1]) for l in range(1, net.depth + 1)) if net.bias else None
     return dW, db
@@ -301,3 +322,187 @@ def _parameters(d: Derivation):
         if d.b is not None:
             for j, bj in enumerate(d.b[l - 1]):
                 yield names.make("db", l, j + 1), bj, d.db_expr[l - 1][j]
+
+
+# --- the graph of named quantities ------------------------------------------------
+
+@dataclass(frozen=True)
+class Quantity:
+    """One node of the graph: an answer name and how it is computed.
+
+    ``rule`` is a SymPy expression in the symbols of ``parents`` (the answers
+    its printed formula names, in worksheet order) and of given values (x, y,
+    W, b, η).  ``printed`` is the quantity's own LaTeX symbol.  ``stable`` is
+    the same quantity written so that float64 cannot overflow (a loss from
+    the logits, softmax through logsumexp); tests prove it equal to ``rule``.
+    """
+
+    name: str
+    parents: tuple[str, ...]
+    rule: sp.Expr
+    printed: str
+    stable: sp.Expr | None = None
+
+    def __repr__(self) -> str:
+        return f"Quantity({self.name} = {self.rule}; parents {', '.join(self.parents) or '—'})"
+
+
+@dataclass(frozen=True, eq=False)
+class Graph:
+    """Every quantity of one exercise shape (architecture and batch size), in evaluation order.
+
+    Built once per shape by :func:`build_graph`; every other stage (the
+    numeric routes, the key, the solved sheet, grading, the mistakes)
+    traverses it and writes no formula of its own.
+    """
+
+    network: Network
+    samples: int
+    quantities: tuple[Quantity, ...]
+    given: tuple[sp.Symbol, ...]  # x, y (per example), W, b, η: the arguments of every rule
+    index: Mapping[str, int]
+
+    def __repr__(self) -> str:
+        return f"Graph(layers={list(self.network.layers)}, samples={self.samples}, {len(self.quantities)} quantities)"
+
+    def __getitem__(self, name: str) -> Quantity:
+        return self.quantities[self.index[name]]
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.index
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Every answer name, in worksheet (and evaluation) order."""
+        return tuple(q.name for q in self.quantities)
+
+
+ETA = _sym("eta")
+"""The learning rate η, a given of every update rule."""
+
+
+def given_name(kind: str, index: int, sample: int | None = None) -> str:
+    """The symbol name of an input or target: ``x_2``, or ``x_2_s3`` for example 3 of a batch."""
+    return f"{kind}_{index}" + ("" if sample is None else f"_s{sample}")
+
+
+def _per_example(d: Derivation, sample: int | None) -> dict:
+    """Renames an example's symbols (x, y, z, a, δ) with the example's suffix."""
+    if sample is None:
+        return {}
+    out = {s: _sym(given_name(k, i + 1, sample)) for k, v in (("x", d.x), ("y", d.y)) for i, s in enumerate(v)}
+    for table in (d.z, d.a, d.delta):
+        out |= {s: _sym(f"{s.name}_s{sample}") for layer in table for s in layer}
+    return out
+
+
+def rename(expr: sp.Expr, mapping: Mapping) -> sp.Expr:
+    """Replace symbols, keeping unevaluated sums and products as written (xreplace re-evaluates)."""
+    if expr in mapping:
+        return mapping[expr]
+    if not expr.args:
+        return expr
+    args = [rename(a, mapping) for a in expr.args]
+    if isinstance(expr, (sp.Add, sp.Mul, sp.Pow)):
+        return expr.func(*args, evaluate=False)
+    return expr.func(*args)
+
+
+def _parents(rule: sp.Expr) -> tuple[str, ...]:
+    """The answer names among a rule's symbols (not x, y, W, b, η), in worksheet order."""
+    return tuple(sorted((s.name for s in rule.free_symbols if names.parse(s.name)), key=names.sort_key))
+
+
+def _quantity(name: str, rule: sp.Expr, stable: sp.Expr | None = None) -> Quantity:
+    from .latex import symbol_latex  # the notation lives in latex.py
+    return Quantity(name, _parents(rule), rule, symbol_latex(name), stable)
+
+
+def _example_quantities(d: Derivation, sample: int | None) -> list[Quantity]:
+    """z, a, the loss and δ of one example, its symbols suffixed in a batch."""
+    net, m = d.network, _per_example(d, sample)
+    suffix = lambda n: n if sample is None else f"{n}_s{sample}"
+    out = []
+    for l in range(1, net.depth + 1):
+        for j in range(net.layers[l]):
+            out.append(_quantity(suffix(names.make("z", l, j + 1)), rename(d.z_expr[l - 1][j], m)))
+        for j in range(net.layers[l]):
+            out.append(_quantity(suffix(names.make("a", l, j + 1)), rename(d.a_expr[l - 1][j], m),
+                                 _stable_activation(d, l, j, m)))
+    out.append(_quantity(suffix("loss"), rename(d.loss_expr, m), _stable_loss(d, m)))
+    for l in range(net.depth, 0, -1):
+        for j in range(net.layers[l]):
+            out.append(_quantity(suffix(names.make("delta", l, j + 1)), rename(d.delta_expr[l - 1][j], m)))
+    return out
+
+
+def _stable_activation(d: Derivation, l: int, j: int, m) -> sp.Expr | None:
+    """softmax_j = exp(z_j − logsumexp(z)): the same value, and no overflow in float64."""
+    if d.network.activations[l - 1] != "softmax":
+        return None
+    zs = [m.get(z, z) for z in d.z[l - 1]]
+    return sp.exp(zs[j] - logsumexp(*zs))
+
+
+def _stable_loss(d: Derivation, m) -> sp.Expr | None:
+    """The loss from the output's pre-activations (softplus, logsumexp), where the registry has it."""
+    net = d.network
+    logit = (LOSSES[net.loss].logit_form or {}).get(net.activations[-1])
+    if logit is None:
+        return None
+    return logit([m.get(z, z) for z in d.z[-1]], [m.get(y, y) for y in d.y]).xreplace(m)
+
+
+def _mean(terms: list, n: int) -> sp.Expr:
+    """(1/n)(t₁ + … + tₙ), unevaluated; a single term stays itself."""
+    return terms[0] if n == 1 else _product(sp.Rational(1, n), _sum(terms))
+
+
+def _parameter_quantities(d: Derivation, samples: int) -> list[Quantity]:
+    """The batch loss, ∂L/∂W and ∂L/∂b (means over the examples) and the gradient-descent step."""
+    net = d.network
+    maps = [_per_example(d, s if samples > 1 else None) for s in range(1, samples + 1)]
+    out = []
+    if samples > 1:
+        out.append(_quantity("loss", _mean([_sym(f"loss_s{s}") for s in range(1, samples + 1)], samples)))
+    grads, steps = [], []
+    for l in range(net.depth, 0, -1):
+        for j, row in enumerate(d.W[l - 1]):
+            for i, w in enumerate(row):
+                name = names.make("dW", l, j + 1, i + 1)
+                grads.append(_quantity(name, _mean([rename(d.dW_expr[l - 1][j][i], m) for m in maps], samples)))
+        if d.b is not None:
+            for j, bj in enumerate(d.b[l - 1]):
+                grads.append(_quantity(names.make("db", l, j + 1),
+                                       _mean([rename(d.db_expr[l - 1][j], m) for m in maps], samples)))
+    for g in grads:
+        p = names.parse(g.name)
+        old = _sym(names.make(p.kind[1:], p.layer, *p.index))
+        steps.append(_quantity("new_" + g.name[1:], _sum([old, _product(-1, ETA, _sym(g.name))])))
+    return out + grads + steps
+
+
+def _given_symbols(d: Derivation, samples: int) -> tuple[sp.Symbol, ...]:
+    examples = [None] if samples == 1 else list(range(1, samples + 1))
+    xy = [_sym(given_name(k, i, s)) for s in examples for k, n in (("x", len(d.x)), ("y", len(d.y)))
+          for i in range(1, n + 1)]
+    params = [w for layer in d.W for row in layer for w in row]
+    params += [b for layer in d.b for b in layer] if d.b is not None else []
+    return tuple(xy + params + [ETA])
+
+
+@lru_cache(maxsize=64)
+def build_graph(net: Network, samples: int = 1) -> Graph:
+    """The graph of every named quantity of an architecture and batch size (cached).
+
+    Its rules are the derivation's layered expressions, one node per answer
+    name, ordered so that every parent comes before its children.
+    """
+    d = derive_network(net)
+    quantities = []
+    for s in range(1, samples + 1):
+        quantities += _example_quantities(d, s if samples > 1 else None)
+    quantities += _parameter_quantities(d, samples)
+    quantities.sort(key=lambda q: names.sort_key(q.name))
+    return Graph(net, samples, tuple(quantities), _given_symbols(d, samples),
+                 MappingProxyType({q.name: k for k, q in enumerate(quantities)}))

@@ -148,3 +148,260 @@ def torch_gradients(layers, activations, loss, W, b, X, Y):
 def rel_err(a, b, floor=1e-8):
     a, b = np.asarray(a, float), np.asarray(b, float)
     return float(np.max(np.abs(a - b) / np.maximum(np.maximum(np.abs(a), np.abs(b)), floor), initial=0.0))
+
+
+# --- the worksheet's boxes, by exact arithmetic and the rounding rule ------------------------
+#
+# A second, NumPy-free route: every number is a fractions.Fraction, so sums, products,
+# quotients and comparisons are exact; only exp and ln are approximated, by the decimal
+# module at _PREC significant digits (far below any rounding a worksheet asks for).
+
+import functools
+from decimal import Decimal, localcontext
+from fractions import Fraction
+
+_PREC = 60
+
+
+class _Undefined(ArithmeticError):
+    """ln of a non-positive number."""
+
+
+def _exact(v) -> Fraction:
+    """A given number as the decimal it is written as (0.1 is 1/10, not the nearest double)."""
+    if isinstance(v, (int, Fraction, Decimal)):
+        return Fraction(v)
+    return Fraction(Decimal(repr(float(v))))
+
+
+def _to_decimal(q: Fraction) -> Decimal:
+    return Decimal(q.numerator) / Decimal(q.denominator)  # rounded to the local context
+
+
+def _exp(q: Fraction) -> Fraction:
+    with localcontext(prec=_PREC):
+        return Fraction(_to_decimal(q).exp())
+
+
+def _ln(q: Fraction) -> Fraction:
+    if q <= 0:
+        raise _Undefined
+    with localcontext(prec=_PREC):
+        return Fraction(_to_decimal(q).ln())
+
+
+def round_half_away(q: Fraction, decimals: int) -> Fraction:
+    """q to `decimals` places, ties away from zero, decided exactly (−0.125 → −0.13)."""
+    scale = Fraction(10) ** decimals
+    n = int(abs(q) * scale + Fraction(1, 2))  # floor, as the operand is ≥ 0
+    return (n if q > 0 else -n) / scale       # n == 0 gives plain 0: never "-0"
+
+
+def _boxed(q: Fraction, decimals: int) -> Decimal:
+    """An already rounded q written with exactly `decimals` places: Decimal("-0.7400")."""
+    return Decimal(f"{int(q * Fraction(10) ** decimals)}E{-decimals}")
+
+
+def _leaves(v):
+    if isinstance(v, (list, tuple)):
+        for item in v:
+            yield from _leaves(item)
+    else:
+        yield v
+
+
+def _partial(f):
+    """None in → None out, and an undefined step (ln x ≤ 0, division by 0) gives None:
+    a quantity that cannot be computed leaves out everything computed from it."""
+    @functools.wraps(f)
+    def g(*args):
+        if any(v is None for v in _leaves(args)):
+            return None
+        try:
+            return f(*args)
+        except (_Undefined, ZeroDivisionError):
+            return None
+    return g
+
+
+def _g(name, z: Fraction) -> Fraction:
+    """An elementwise activation a = g(z)."""
+    if name == "sigmoid":
+        return 1 / (1 + _exp(-z))
+    if name == "tanh":
+        e = _exp(2 * z)  # tanh z = (e^{2z} − 1)/(e^{2z} + 1)
+        return (e - 1) / (e + 1)
+    if name == "relu":
+        return z if z > 0 else Fraction(0)
+    if name == "leaky_relu":
+        return z if z > 0 else z / 100
+    if name == "linear":
+        return z
+    raise ValueError(f"unknown activation {name!r}")
+
+
+def _softmax(z: list[Fraction]) -> list[Fraction]:
+    e = [_exp(zk) for zk in z]
+    return [ek / sum(e) for ek in e]
+
+
+def _g_prime(name, z: Fraction, a: Fraction) -> Fraction:
+    """g′ as the worksheet writes it: in a for sigmoid/tanh, from z for the piecewise ones."""
+    if name == "sigmoid":
+        return a * (1 - a)
+    if name == "tanh":
+        return 1 - a * a
+    if name == "relu":
+        return Fraction(1) if z > 0 else Fraction(0)  # ReLU′(0) = 0
+    if name == "leaky_relu":
+        return Fraction(1) if z > 0 else Fraction(1, 100)
+    if name == "linear":
+        return Fraction(1)
+    raise ValueError(f"no elementwise derivative for {name!r}")
+
+
+@_partial
+def _example_loss(loss, yhat, y) -> Fraction:
+    n = len(yhat)
+    pairs = list(zip(yhat, y))
+    if loss == "bce":
+        return -sum(t * _ln(p) + (1 - t) * _ln(1 - p) for p, t in pairs) / n
+    if loss == "mse":
+        return sum((p - t) ** 2 for p, t in pairs) / n
+    if loss == "half_mse":
+        return sum((p - t) ** 2 for p, t in pairs) / 2
+    if loss == "mae":
+        return sum(abs(p - t) for p, t in pairs) / n
+    if loss == "cce":
+        return -sum(t * _ln(p) for p, t in pairs)
+    raise ValueError(f"unknown loss {loss!r}")
+
+
+@_partial
+def _dloss_dyhat(loss, p: Fraction, t: Fraction, n: int) -> Fraction:
+    """∂L/∂ŷ for one output of n."""
+    if loss == "bce":
+        return (p - t) / (p * (1 - p)) / n
+    if loss == "mse":
+        return 2 * (p - t) / n
+    if loss == "half_mse":
+        return p - t
+    if loss == "mae":
+        return Fraction((p > t) - (p < t), n)  # sign(ŷ − y)/n, sign(0) = 0
+    if loss == "cce":
+        return -t / p
+    raise ValueError(f"unknown loss {loss!r}")
+
+
+@_partial
+def _softmax_delta(dl: list, yhat: list, j: int) -> Fraction:
+    """δ_j = Σ_k ∂L/∂ŷ_k · ŷ_k (1[k=j] − ŷ_j): the softmax Jacobian."""
+    return sum(dl[k] * yhat[k] * ((k == j) - yhat[j]) for k in range(len(yhat)))
+
+
+@_partial
+def _times(u: Fraction, v: Fraction) -> Fraction:
+    return u * v
+
+
+def _output_deltas(act, loss, z, yhat, y) -> list:
+    """δ^(L) = ∂L/∂z^(L) for one example, with the textbook closed forms where they apply."""
+    if (act, loss) == ("sigmoid", "bce"):
+        return [(p - t) / len(yhat) for p, t in zip(yhat, y)]
+    if (act, loss) == ("softmax", "cce"):
+        return [p - t for p, t in zip(yhat, y)]
+    dl = [_dloss_dyhat(loss, p, t, len(yhat)) for p, t in zip(yhat, y)]
+    if act == "softmax":
+        return [_softmax_delta(dl, yhat, j) for j in range(len(yhat))]
+    return [_times(d, _g_prime(act, zj, p)) for d, zj, p in zip(dl, z, yhat)]
+
+
+@_partial
+def _hidden_delta(column: list, deltas_above: list, slope: Fraction) -> Fraction:
+    """δ^(l)_j = (Σ_k W^(l+1)_kj δ^(l+1)_k) · g′(z^(l)_j)."""
+    return sum(w * d for w, d in zip(column, deltas_above)) * slope
+
+
+@_partial
+def _mean(values: list) -> Fraction:
+    return sum(values) / len(values)
+
+
+@_partial
+def _step(old: Fraction, eta: Fraction, grad: Fraction) -> Fraction:
+    return old - eta * grad
+
+
+def rounded_chain(layers, activations, loss, W, b, X, Y, learning_rate, decimals,
+                  rounding="carry") -> dict[str, Decimal]:
+    """Every worksheet box, rounded half away from zero to `decimals` places.
+
+    rounding="carry": each box is computed from its parents' *rounded* boxes, as a student
+    working down the sheet does; rounding="exact": full precision throughout, each box
+    rounded once.  Boxes that cannot be computed (ln of x ≤ 0, division by 0) are left out.
+    Names: z{l}_{j}, a{l}_{j}, delta{l}_{j}, loss, dW{l}_{j}_{i}, db{l}_{j}, new_W…, new_b…;
+    with more than one example the per-example ones end in _s{n} and "loss" is the mean.
+    """
+    if rounding not in ("carry", "exact"):
+        raise ValueError(f"rounding must be 'carry' or 'exact', not {rounding!r}")
+    L = len(layers) - 1
+    if len(activations) != L or len(W) != L or (b is not None and len(b) != L):
+        raise ValueError("need one activation, one W and one b per layer after the input")
+    if "softmax" in activations[:-1]:
+        raise ValueError("softmax only as the output activation")
+    W = [[[_exact(v) for v in row] for row in Wl] for Wl in W]
+    b = None if b is None else [[_exact(v) for v in bl] for bl in b]
+    eta = _exact(learning_rate)
+    boxes: dict[str, Decimal] = {}
+
+    def box(name, value):
+        """Write the box; return what its children compute from (rounded only if carrying)."""
+        if value is None:
+            return None
+        rounded = round_half_away(value, decimals)
+        boxes[name] = _boxed(rounded, decimals)
+        return rounded if rounding == "carry" else value
+
+    batch = len(X) > 1
+    a_all, delta_all, losses = [], [], []  # per example: a^(0..L), δ^(1..L), its loss
+    for s, (x, y) in enumerate(zip(X, Y), start=1):
+        tag = f"_s{s}" if batch else ""
+        y = [_exact(v) for v in y]
+        a = [[_exact(v) for v in x]]  # a^(0) = x, given exactly
+        z = [None]
+        for l in range(1, L + 1):  # forward: z^(l) = W^(l) a^(l−1) + b^(l), a^(l) = g(z^(l))
+            zl = [box(f"z{l}_{j}{tag}",
+                      sum(w * ai for w, ai in zip(row, a[-1])) + (b[l - 1][j - 1] if b else 0))
+                  for j, row in enumerate(W[l - 1], start=1)]
+            act = activations[l - 1]
+            al = _softmax(zl) if act == "softmax" else [_g(act, zj) for zj in zl]
+            z.append(zl)
+            a.append([box(f"a{l}_{j}{tag}", v) for j, v in enumerate(al, start=1)])
+        losses.append(box(f"loss{tag}", _example_loss(loss, a[L], y)))
+
+        delta = [None] * (L + 1)  # backward, from the output delta down
+        dL = _output_deltas(activations[-1], loss, z[L], a[L], y)
+        delta[L] = [box(f"delta{L}_{j}{tag}", v) for j, v in enumerate(dL, start=1)]
+        for l in range(L - 1, 0, -1):
+            act = activations[l - 1]
+            delta[l] = [box(f"delta{l}_{j}{tag}",
+                            _hidden_delta([row[j - 1] for row in W[l]], delta[l + 1],
+                                          _g_prime(act, z[l][j - 1], a[l][j - 1])))
+                        for j in range(1, len(z[l]) + 1)]
+        a_all.append(a)
+        delta_all.append(delta)
+
+    if batch:
+        box("loss", _mean(losses))
+
+    for l in range(1, L + 1):  # gradients: means over examples; then one descent step
+        for j, row in enumerate(W[l - 1], start=1):
+            for i, w in enumerate(row, start=1):
+                dW = box(f"dW{l}_{j}_{i}", _mean([_times(d[l][j - 1], a[l - 1][i - 1])
+                                                  for d, a in zip(delta_all, a_all)]))
+                box(f"new_W{l}_{j}_{i}", _step(w, eta, dW))
+        if b is not None:
+            for j, bj in enumerate(b[l - 1], start=1):
+                db = box(f"db{l}_{j}", _mean([d[l][j - 1] for d in delta_all]))
+                box(f"new_b{l}_{j}", _step(bj, eta, db))
+    return boxes
