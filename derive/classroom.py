@@ -1,6 +1,6 @@
 """One call that makes a class's folder, usable from a notebook as from the CLI.
 
-roster → draws → solutions → contexts → ``.tex`` → PDFs → answer key and
+roster → draws → keys (the rounded chain) → contexts → ``.tex`` → PDFs → answer key and
 manifest.  The folder is built beside its destination and moved into place
 only when complete, so a failure never leaves a half-written output folder.
 """
@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import Callable
 
 from . import __version__
-from .context import sheet_context
+from .worked import sheet_context
 from .errors import OutputError, RosterError
-from .numeric import Solution, compile_network, solve
+from .numeric import Key, key as exercise_key
+from .symbolic import build_graph
 from .randomize import Draw, draw_class, draw_student, secret_fingerprint, student_seed
 from .spec import Roster, Spec
 
@@ -86,14 +87,14 @@ def params_json(draw: Draw) -> str:
     return json.dumps({"params": draw.params.as_dict(), "data": data}, indent=2) + "\n"
 
 
-def answer_key_csv(roster: Roster, solutions: dict[str, Solution]) -> str:
-    """student_id, name, then one column per answer name, at full precision."""
+def answer_key_csv(roster: Roster, keys: dict[str, Key]) -> str:
+    """student_id, name, then one column per answer name: the values the solved sheets print."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    columns = list(next(iter(solutions.values())).values)
+    columns = list(next(iter(keys.values())).values)
     w.writerow(["student_id", "name", *columns])
     for s in roster.students:
-        w.writerow([s.id, s.name, *(repr(solutions[s.id][c]) for c in columns)])
+        w.writerow([s.id, s.name, *(keys[s.id].printed(c) for c in columns)])
     return buf.getvalue()
 
 
@@ -111,41 +112,36 @@ def manifest_json(spec: Spec, roster: Roster, draws: dict[str, Draw], secret: st
     }, indent=2, ensure_ascii=False) + "\n"
 
 
-def distinguishable(spec: Spec, params, data) -> list[str]:
-    """Reasons a draw is rejected because a named mistake gives the correct rounded answer."""
-    from .mistakes import indistinguishable
-    from . import names
-    asked = names.in_sections(names.expected(spec.network.layers, spec.network.bias, data.size),
-                              spec.exercise.sections)
-    pairs = indistinguishable(spec.network, params, data, spec.exercise.learning_rate,
-                              spec.exercise.decimals, asked)
-    return [f"{a}: mistake {m} gives the same rounded value" for a, m in pairs]
-
-
 @lru_cache(maxsize=8)
 def _environment(templates: Path | None):
     from .render import make_environment
     return make_environment(templates)
 
 
+def draw_key(spec: Spec, draw: Draw) -> Key:
+    """A student's answer key: the rounded chain of their exercise."""
+    ex = spec.exercise
+    return exercise_key(spec.network, draw.params, draw.data, ex.learning_rate, ex.decimals, ex.rounding)
+
+
 def _sheets(spec: Spec, student, draw: Draw, variants, templates, engine):
-    """One student's Solution and the .tex of each variant."""
+    """One student's key and the .tex of each variant."""
     from .render import render_sheet
-    sol = solve(spec.network, draw.params, draw.data, spec.exercise.learning_rate)
-    ctx = sheet_context(spec, student, draw.params, draw.data, sol, engine)
-    return sol, {v: render_sheet(ctx, v, _environment(templates)) for v in variants}
+    key = draw_key(spec, draw)
+    ctx = sheet_context(spec, student, draw.params, draw.data, key, engine)
+    return key, {v: render_sheet(ctx, v, _environment(templates)) for v in variants}
 
 
 def _first_draw_and_sheets(job):
     """Worker: a student's attempt-0 draw and its sheets (a top-level function, to pickle)."""
     spec, student, secret, variants, templates, engine = job
-    draw = draw_student(spec, student_seed(secret, student.id), extra=distinguishable)
+    draw = draw_student(spec, student_seed(secret, student.id))
     return draw, *_sheets(spec, student, draw, variants, templates, engine)
 
 
 def _first_draws(spec, roster, secret, variants, templates, engine, jobs, report):
     """Every student's attempt-0 draw and sheets, on ``jobs`` processes."""
-    compile_network(spec.network)  # warm the caches once; forked workers inherit them
+    build_graph(spec.network, spec.data.size)  # warm the caches once; forked workers inherit them
     work = [(spec, s, secret, variants, templates, engine) for s in roster.students]
     context = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
     with ProcessPoolExecutor(jobs, mp_context=context) as pool:
@@ -160,7 +156,7 @@ def _first_draws(spec, roster, secret, variants, templates, engine, jobs, report
 def render_class(spec: Spec, roster: Roster, secret: str, *, variants=VARIANTS,
                  templates: Path | None = None, engine: str = "pdflatex", jobs: int = 1,
                  progress: Progress | None = None):
-    """Draws, solutions and the ``.tex`` of every sheet: {(student id, variant): tex}.
+    """Draws, keys and the ``.tex`` of every sheet: {(student id, variant): tex}.
 
     With ``jobs`` > 1 the students are rendered on that many processes; the
     result is byte for byte the same.
@@ -168,19 +164,18 @@ def render_class(spec: Spec, roster: Roster, secret: str, *, variants=VARIANTS,
     report = (lambda d, t: progress("render", d, t)) if progress else (lambda d, t: None)
     first = (_first_draws(spec, roster, secret, variants, templates, engine, jobs, report)
              if jobs > 1 and len(roster.students) >= 4 * jobs else {})
-    draws = draw_class(spec, secret, roster.ids(), extra=distinguishable,
-                       first={sid: r[0] for sid, r in first.items()})
-    solutions, texs = {}, {}
+    draws = draw_class(spec, secret, roster.ids(), first={sid: r[0] for sid, r in first.items()})
+    keys, texs = {}, {}
     for k, s in enumerate(roster.students):
         done = first.get(s.id)
         if done is None or done[0] != draws[s.id]:  # not rendered yet, or redrawn as a duplicate
             done = (draws[s.id], *_sheets(spec, s, draws[s.id], variants, templates, engine))
             if not first:
                 report(k + 1, len(roster.students))
-        solutions[s.id] = done[1]
+        keys[s.id] = done[1]
         for v in variants:
             texs[(s.id, v)] = done[2][v]
-    return draws, solutions, texs
+    return draws, keys, texs
 
 
 def build_class(spec: Spec, roster: Roster, out: str | Path, secret: str, *, variants=VARIANTS,
@@ -197,11 +192,11 @@ def build_class(spec: Spec, roster: Roster, out: str | Path, secret: str, *, var
             raise TexError(f"{engine} is not installed; run scripts/setup (or pass --no-pdf)")
     staging = _prepare(out, force)
     try:
-        draws, solutions, texs = render_class(spec, roster, secret, variants=variants, templates=templates,
+        draws, keys, texs = render_class(spec, roster, secret, variants=variants, templates=templates,
                                               engine=engine, jobs=jobs, progress=progress)
         _write_students(staging, roster, draws, texs)
         failures = _compile(staging, roster, texs, variants, engine, jobs, progress) if pdf else ()
-        write_atomic(staging / "answer-key.csv", answer_key_csv(roster, solutions))
+        write_atomic(staging / "answer-key.csv", answer_key_csv(roster, keys))
         write_atomic(staging / "manifest.json",
                      manifest_json(spec, roster, draws, secret, engine, variants, failures))
         _publish(staging, out)
@@ -271,11 +266,11 @@ def _check_key(spec: Spec, key: Path, draws: dict[str, Draw]) -> None:
             d = draws.get(row.get("student_id", ""))
             if d is None:
                 continue
-            sol = solve(spec.network, d.params, d.data, spec.exercise.learning_rate)
+            k = draw_key(spec, d)
             for name, value in row.items():
-                if name in sol.values and value and abs(float(value) - sol[name]) > 1e-9 * max(1, abs(sol[name])):
+                if name in k.values and value and value.strip() != k.printed(name):
                     raise ParamsError(f"{name} of {row['student_id']} is {value} in the key but "
-                                      f"{sol[name]!r} from params.json; was the key made from another spec?",
+                                      f"{k.printed(name)} from params.json; was the key made from another spec?",
                                       file=str(key), line=line, key=name)
 
 
@@ -294,7 +289,7 @@ def grade_class(spec: Spec, roster: Roster, answers_path: str | Path, out: str |
         _check_key(spec, Path(key), draws)
         order_note = []
     else:
-        draws = draw_class(spec, secret or "", roster.ids(), extra=distinguishable)
+        draws = draw_class(spec, secret or "", roster.ids())
         order_note = _redrawn_warnings(roster, draws, secret or "")
     asked = names.in_sections(names.expected(spec.network.layers, spec.network.bias, spec.data.size),
                               spec.exercise.sections)
@@ -303,7 +298,8 @@ def grade_class(spec: Spec, roster: Roster, answers_path: str | Path, out: str |
     graded = tuple(
         GradedStudent(s.id, s.name, grade_student(spec.network, draws[s.id].params, draws[s.id].data, lr, dec,
                                                   answers.students.get(s.id, {}), tolerance,
-                                                  carried_weight, names=asked))
+                                                  carried_weight, names=asked,
+                                                  rounding=spec.exercise.rounding))
         for s in roster.students)
     warnings = answers.warnings + tuple(order_note)
     written = write_grades(out, graded, decimals=dec, tolerance=tolerance, carried_weight=carried_weight,

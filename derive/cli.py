@@ -30,9 +30,10 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--latex", action="store_true", help="print the steps as LaTeX")
     g.add_argument("--json", action="store_true", help="print a JSON object")
 
-    s = sub.add_parser("solve", help="print every answer for the spec's (or drawn) parameters")
+    s = sub.add_parser("solve", help="print the answer key (the rounded chain) for the spec's (or drawn) parameters")
     s.add_argument("spec")
     s.add_argument("--json", action="store_true")
+    s.add_argument("--exact", action="store_true", help="the unrounded values (full precision carried)")
     _param_source(s)
 
     c = sub.add_parser("check", help="finite-difference check and symbolic proof of the gradients")
@@ -136,16 +137,19 @@ def _formulas_text(spec: Spec, d) -> str:
 # --- solve, check, train -----------------------------------------------------------
 
 def cmd_solve(args) -> int:
-    from .numeric import solve
+    from .numeric import key
     spec = load_spec(args.spec)
     params, data = params_and_data(spec, args)
-    sol = solve(spec.network, params, data, spec.exercise.learning_rate)
+    ex = spec.exercise
+    k = key(spec.network, params, data, ex.learning_rate, ex.decimals, "exact" if args.exact else ex.rounding)
+    values = ({n: float(v) for n, v in k.unrounded.items()} if args.exact
+              else {n: k.printed(n) for n in k.values})
     if args.json:
-        print(json.dumps(dict(sol.values), indent=2))
+        print(json.dumps(values, indent=2))
         return 0
-    width = max(map(len, sol.values))
-    for name, v in sol.values.items():
-        print(f"{name:<{width}}  {v: .{spec.exercise.decimals}f}   ({v!r})")
+    width = max(map(len, values))
+    for name, v in values.items():
+        print(f"{name:<{width}}  {v!r}" if args.exact else f"{name:<{width}}  {v:>12}")
     return 0
 
 

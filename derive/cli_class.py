@@ -144,7 +144,6 @@ def cmd_verify(args) -> int:
     import json
     from .cli import params_and_data
     from .grade import read_sheet_answers, result_json, verify
-    from .numeric import format_number
     spec = load_spec(args.spec)
     params, data = params_and_data(spec, args)
     sheet = read_sheet_answers(args.answers)
@@ -152,15 +151,15 @@ def cmd_verify(args) -> int:
         print(f"derive: warning: {w}", file=sys.stderr)
     dec = spec.exercise.decimals
     result = verify(spec.network, params, data, spec.exercise.learning_rate, dec, sheet.answers,
-                    tolerance_from(args))
+                    tolerance_from(args), rounding=spec.exercise.rounding)
     if args.json:
         print(json.dumps(result_json(result, dec), indent=2, ensure_ascii=False))
     else:
         width = max(len(r.name) for r in result.results)
         print(f"{'answer':<{width}}  {'given':>12}  {'expected':>12}  status")
         for r in result.results:
-            print(f"{r.name:<{width}}  {r.given:>12}  {format_number(r.expected, dec):>12}  {r.status.value}"
-                  + (f"  ({r.mistake})" if r.mistake else ""))
+            print(f"{r.name:<{width}}  {r.given:>12}  {str(r.expected):>12}  {r.status.value}"
+                  + (f"  ({r.mistake})" if r.mistake else "") + (f"  [{r.note}]" if r.note else ""))
         print(f"{result.score:g} of {result.max:g}")
     ok = all(r.status.value in ("correct", "carried") for r in result.results)
     return 0 if ok else 1

@@ -8,6 +8,7 @@ these tables, so a new activation is one new row.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable
 
@@ -146,6 +147,49 @@ NUMPY_FUNCTIONS = {
 """Module mapping for ``sympy.lambdify``: our SymPy functions → stable NumPy."""
 
 LAMBDIFY_MODULES = [NUMPY_FUNCTIONS, "numpy"]
+
+
+# --- the same for Python floats: one small exercise is fastest without NumPy ------
+
+def _scalar_exp(z: float) -> float:
+    return math.exp(z) if z < 709.0 else math.inf
+
+
+def _scalar_log(v: float) -> float:
+    return math.log(v) if v > 0 else (-math.inf if v == 0 else math.nan)
+
+
+def _scalar_sigmoid(z: float) -> float:
+    if z >= 0:
+        return 1.0 / (1.0 + math.exp(-z))
+    e = math.exp(z)
+    return e / (1.0 + e)
+
+
+def _scalar_softplus(z: float) -> float:
+    return max(z, 0.0) + math.log1p(math.exp(-abs(z)))
+
+
+def _scalar_logsumexp(*z: float) -> float:
+    m = max(z)
+    return m + math.log(sum(math.exp(v - m) for v in z))
+
+
+SCALAR_FUNCTIONS = {
+    "sigmoid": _scalar_sigmoid,
+    "relu": lambda z: z if z > 0 else 0.0,
+    "step": lambda z: 1.0 if z > 0 else 0.0,
+    "leaky_relu": lambda z: z if z > 0 else 0.01 * z,
+    "leaky_step": lambda z: 1.0 if z > 0 else 0.01,
+    "softplus": _scalar_softplus,
+    "logsumexp": _scalar_logsumexp,
+    "exp": _scalar_exp,
+    "log": _scalar_log,
+    "sign": lambda v: float((v > 0) - (v < 0)),
+}
+"""Module mapping for ``sympy.lambdify`` on Python floats (overflow gives inf, not an exception)."""
+
+SCALAR_MODULES = [SCALAR_FUNCTIONS, "math"]
 
 
 # --- the registries -----------------------------------------------------------

@@ -2,11 +2,21 @@
 
 Reading what people type (:func:`parse_number`), tolerance modes as named
 functions (:func:`within_decimals`, :func:`within_rtol`,
-:func:`within_sigfigs`), error carried forward (each answer re-evaluated from
-the student's own earlier answers by :mod:`derive.mistakes`), named mistakes,
-and the files a class's grading produces.  Every answer gets a
-:class:`Status`, never a bare boolean; named mistakes are feedback only and
-never change the score.
+:func:`within_sigfigs`), follow-through credit (each answer re-evaluated
+from the student's own earlier answers through the graph), named mistakes
+(the rewrites of :mod:`derive.mistakes`), and the files a class's grading
+produces.  Every answer gets a :class:`Status`, never a bare boolean; named
+mistakes and notes are feedback only and never change the score.
+
+The follow-through rule, as the README states it for students:
+
+    An answer that is wrong only because an earlier answer of yours was
+    wrong, and that you worked out correctly from that earlier answer,
+    earns full credit.  It earns none when the earlier error made the step
+    trivial: when putting 0 in place of your wrong earlier answers gives
+    the same result (your z = 0.0001 makes σ(z) = 0.5000 trivially), or
+    when the earlier answer it uses is missing, or was itself neither right
+    nor worked out from answers that were (an invented number).
 """
 from __future__ import annotations
 
@@ -19,17 +29,19 @@ import os
 import re
 import tempfile
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from decimal import Decimal
+from fractions import Fraction
 from pathlib import Path
 from types import MappingProxyType
 from typing import Iterable, Mapping, Sequence
 
 from . import names as answer_names
 from .errors import AnswersError, OutputError, did_you_mean
-from .mistakes import MISTAKES, Problem, mistake_id
-from .numeric import format_number, quantize
+from .mistakes import MISTAKES, alternative_routes, mistake_id, mistaken_values
+from .numeric import Key, Undefined, evaluate_exact, exact_givens, format_number, quantize, rounded_chain, value_of
 from .spec import Data, Network, Params, read_csv_text
-
+from .symbolic import Graph, build_graph
 
 # --- reading a typed number -------------------------------------------------------
 
@@ -58,6 +70,12 @@ def parse_number(text: str) -> float | None | Unparseable:
     ``1e-3``, surrounding spaces, and a decimal comma (``0,204``) when there is
     no other separator.  Rejects ``nan``, ``inf``, ``1.2.3``, ``0,1,2``, words.
     """
+    typed = parse_typed(text)
+    return float(typed) if isinstance(typed, Decimal) else typed
+
+
+def parse_typed(text: str) -> Decimal | None | Unparseable:
+    """A typed number exactly as written (``0.50`` keeps its two places); see :func:`parse_number`."""
     if text is None:
         return None
     s = str(text).strip()
@@ -72,10 +90,14 @@ def parse_number(text: str) -> float | None | Unparseable:
         s = s.replace(",", ".")
     if not _NUMBER.fullmatch(s):
         return Unparseable(str(text), "not a number")
-    value = float(s)
-    if not math.isfinite(value):
+    if not math.isfinite(float(s)):
         return Unparseable(str(text), "too large")
-    return value
+    return Decimal(s)
+
+
+def typed_decimals(value: Decimal) -> int:
+    """How many decimal places a typed number gives: 3 for ``0.123`` and ``1.23e-1``, 0 for ``12``."""
+    return max(-value.as_tuple().exponent, 0)
 
 
 # --- tolerance modes ------------------------------------------------------------------
@@ -137,7 +159,9 @@ class Tolerance:
         return cls("sigfigs", sigfigs)
 
     def accepts(self, given: float, key: float) -> bool:
-        """Whether ``given`` counts as equal to ``key``."""
+        """Whether ``given`` counts as equal to ``key`` (the key as printed always does)."""
+        if given == key:
+            return True
         if self.mode == "decimals":
             return within_decimals(given, key, self.digits)
         if self.mode == "rtol":
@@ -173,23 +197,35 @@ class Status(enum.StrEnum):
     UNPARSEABLE = "unparseable"  # not a number
 
 
+CREDITED = (Status.CORRECT, Status.CARRIED)
+
+FEWER_DECIMALS = "fewer decimals than asked"
+"""The note on an answer that is right to the places typed, but fewer than the sheet asks."""
+
+MOST_FEWER = 2
+"""Answers with up to this many fewer places than asked are checked at the places typed."""
+
+
 @dataclass(frozen=True)
 class AnswerResult:
     """One graded answer.
 
     ``reevaluated`` is the value the answer should have from the student's
     own earlier answers (None where it has none, e.g. z⁽¹⁾); ``mistake`` a
-    :data:`~derive.mistakes.MISTAKES` id naming a wrong answer's likely cause.
+    :data:`~derive.mistakes.MISTAKES` id naming a wrong answer's likely cause;
+    ``note`` a remark that does not change the status (fewer decimals).
     """
 
     name: str
     given: str
     value: float | None
-    expected: float
-    reevaluated: float | None
+    expected: Decimal
+    reevaluated: Decimal | None
     status: Status
     mistake: str | None
     message: str
+    note: str = ""
+    credit: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -212,44 +248,88 @@ class StudentResult:
 
 
 @dataclass(frozen=True)
+class Marking:
+    """How answers earn marks: the tolerance, what carried answers earn, the deduction for fewer places."""
+
+    tolerance: "Tolerance"
+    carried_weight: float = 1.0
+    fewer_decimals_deduction: float = 0.0
+
+
+@dataclass(frozen=True, eq=False)
+class Problem:
+    """One exercise ready for grading: its graph, exact givens and key."""
+
+    graph: Graph
+    givens: Mapping[str, Fraction] = field(repr=False)
+    key: Key
+    params: Params = field(repr=False)
+
+    @classmethod
+    def of(cls, net: Network, params: Params, data: Data, learning_rate: float, decimals: int,
+           rounding: str = "carry") -> "Problem":
+        graph = build_graph(net, data.size)
+        givens = exact_givens(graph, params, data, learning_rate)
+        return cls(graph, MappingProxyType(givens), rounded_chain(graph, givens, decimals, rounding), params)
+
+    @property
+    def decimals(self) -> int:
+        return self.key.decimals
+
+    def carried(self) -> dict[str, Fraction]:
+        """The values a student following the sheet's rule carries: the givens and the key's."""
+        if self.key.rounding == "carry":
+            return {**self.givens, **{n: Fraction(v) for n, v in self.key.values.items()}}
+        return self.full_precision()
+
+    def full_precision(self) -> dict[str, Fraction]:
+        """The givens and every value at full precision (a student who never rounds)."""
+        if self.key.rounding == "exact":
+            return {**self.givens, **self.key.unrounded}
+        return {**self.givens, **rounded_chain(self.graph, self.givens, self.decimals, "exact").unrounded}
+
+
+@dataclass(frozen=True)
 class _Answer:
     """One answer during grading: the typed text and what it reads as."""
 
     name: str
     given: str
-    value: float | Unparseable | None
+    value: Decimal | Unparseable | None
 
     @property
-    def number(self) -> float | None:
-        return self.value if isinstance(self.value, float) else None
+    def number(self) -> Decimal | None:
+        return self.value if isinstance(self.value, Decimal) else None
 
 
 def grade_student(net: Network, params: Params, data: Data, learning_rate: float, decimals: int,
-                  answers: Mapping[str, str], tolerance: Tolerance | None = None,
-                  carried_weight: float = 1.0, names: Sequence[str] | None = None) -> StudentResult:
+                  answers: Mapping[str, str], tolerance: "Tolerance | None" = None,
+                  carried_weight: float = 1.0, names: Sequence[str] | None = None,
+                  rounding: str = "carry", fewer_decimals_deduction: float = 0.0) -> StudentResult:
     """Grade one student's answers (answer name → text as typed) against their exercise.
 
     ``names`` are the answers the sheet asks for (default: every answer of
-    the solution); ``tolerance`` defaults to one unit in the last of
+    the graph); ``tolerance`` defaults to one unit in the last of
     ``decimals`` places.  Never raises on what a student typed.
     """
-    tol = tolerance or Tolerance.by_decimals(decimals)
-    pr = Problem.of(net, params, data, learning_rate)
+    pr = Problem.of(net, params, data, learning_rate, decimals, rounding)
+    marking = Marking(tolerance or Tolerance.by_decimals(decimals), carried_weight, fewer_decimals_deduction)
+    return grade_problem(pr, answers, marking, names)
+
+
+def grade_problem(pr: Problem, answers: Mapping[str, str], marking: Marking,
+                  names: Sequence[str] | None = None) -> StudentResult:
+    """Grade answers against a :class:`Problem`, answer by answer in graph order."""
     asked = _asked(pr, names)
-    typed = {n: _read(n, answers.get(n)) for n in asked}
-    own = {n: a.number for n, a in typed.items() if a.number is not None}
-    on_key = {n for n, v in own.items() if tol.accepts(v, pr.key[n])}
-    g = _Grading(pr, tol, decimals, typed, own, on_key)
+    g = _Grading(pr, marking, {n: _read(n, answers.get(n)) for n in asked})
     results = tuple(g.result(n) for n in asked)
-    score = sum(1.0 if r.status is Status.CORRECT else carried_weight if r.status is Status.CARRIED
-                else 0.0 for r in results)
-    return StudentResult(results, score, float(len(results)))
+    return StudentResult(results, sum(r.credit for r in results), float(len(results)))
 
 
 def _asked(pr: Problem, names: Sequence[str] | None) -> tuple[str, ...]:
     if names is None:
-        return tuple(pr.key)
-    unknown = [n for n in names if n not in pr.key]
+        return pr.graph.names
+    unknown = [n for n in names if n not in pr.graph]
     if unknown:
         raise ValueError(f"not answers of this exercise: {', '.join(unknown)}")
     return tuple(names)
@@ -257,134 +337,155 @@ def _asked(pr: Problem, names: Sequence[str] | None) -> tuple[str, ...]:
 
 def _read(name: str, text) -> _Answer:
     given = "" if text is None else str(text)
-    return _Answer(name, given, parse_number(given))
+    return _Answer(name, given, parse_typed(given))
 
 
 class _Grading:
-    """One student's grading: their answers, and re-evaluations from them made once, when needed."""
+    """One student's grading, in graph order: each answer sees the results of its parents."""
 
-    def __init__(self, pr: Problem, tol: Tolerance, decimals: int, typed: dict[str, _Answer],
-                 own: dict[str, float], on_key: set[str]):
-        self.pr, self.tol, self.decimals = pr, tol, decimals
-        self.typed, self.own, self.on_key = typed, own, on_key
-        self.merged = {**pr.key, **own}  # the student's values, the key's where they gave none
-        self._cache: dict[str, object] = {}
-
-    def _once(self, what: str, compute):
-        if what not in self._cache:
-            self._cache[what] = compute()
-        return self._cache[what]
-
-    def routes(self, name: str) -> list[tuple[float | None, tuple[str, ...]]]:
-        """(re-evaluated value, parents used) for each accepted way of working the answer out."""
-        lay = self.pr.layout
-        if not lay.parents[name]:
-            return []
-        out = [(self._once("a", lambda: self.pr.reevaluate(self.merged)).get(name), lay.parents[name])]
-        if name in lay.parents_via_z:  # a hidden δ with g′ taken at the student's z
-            via_z = self._once("z", lambda: self.pr.reevaluate(self.merged, derivative_at_z=True))
-            out.append((via_z.get(name), lay.parents_via_z[name]))
-        return out
+    def __init__(self, pr: Problem, marking: Marking, typed: dict[str, _Answer]):
+        self.pr, self.marking, self.typed = pr, marking, typed
+        self.tol = marking.tolerance
+        self.status: dict[str, Status] = {}
+        self.own = {**pr.carried(), **{n: Fraction(a.number) for n, a in typed.items() if a.number is not None}}
 
     def result(self, name: str) -> AnswerResult:
+        r = self._result(name)
+        self.status[name] = r.status
+        return r
+
+    def _result(self, name: str) -> AnswerResult:
         a = self.typed[name]
         if a.value is None:
-            return self._result(name, None, Status.MISSING, "no answer")
+            return self._make(name, Status.MISSING, "no answer")
         if isinstance(a.value, Unparseable):
-            return self._result(name, None, Status.UNPARSEABLE,
-                                f"could not read {a.given.strip()!r} as a number ({a.value.reason})")
-        if name in self.on_key:
-            return self._result(name, None, Status.CORRECT, "correct")
-        routes, refusals = self.routes(name), []
-        for r, parents in routes:
-            if r is not None and self.tol.accepts(a.number, r):
-                refusal = self._no_carry(name, r, parents)
-                if not refusal:
-                    return self._follows(name, r, parents)
-                refusals.append(f" No credit carried forward: {refusal}.")
-        return self._wrong(name, routes[0][0] if routes else None, "".join(refusals[:1]))
-
-    def _result(self, name, r, status, message, mistake=None) -> AnswerResult:
-        """An AnswerResult; ``r`` None: the first route's re-evaluation (None without parents)."""
-        if r is None:
-            routes = self.routes(name)
-            r = routes[0][0] if routes else None
-        a = self.typed[name]
-        return AnswerResult(name, a.given, a.number, self.pr.key[name], r, status, mistake, message)
-
-    def _follows(self, name: str, r: float, parents: tuple[str, ...]) -> AnswerResult:
-        """Right from the student's own parents: carried (or correct, if the parents are)."""
-        off = [p for p in parents if p in self.typed and p not in self.on_key]
-        if not off:  # every parent is right: only the rounding carried forward differs
-            return self._result(name, r, Status.CORRECT, "correct (from your rounded earlier answers)")
-        return self._result(name, r, Status.CARRIED, f"follows correctly from your {', '.join(off)}")
-
-    def _no_carry(self, name: str, r: float, parents: tuple[str, ...]) -> str:
-        """Why an answer that follows from the student's parents still earns nothing ('' if none)."""
-        zero = lambda v: quantize(v, self.decimals) == 0
-        key = self.pr.key
-        for p in parents:
-            a = self.typed.get(p)
-            if a is None:  # not asked: the key's value was used
+            return self._make(name, Status.UNPARSEABLE,
+                              f"could not read {a.given.strip()!r} as a number ({a.value.reason})")
+        key = self.pr.key[name]
+        if self.tol.accepts(float(a.number), float(key)):
+            return self._make(name, Status.CORRECT, "correct")
+        if self._right_to_places_typed(a.number, key):
+            return self._make(name, Status.CORRECT, "correct", note=FEWER_DECIMALS)
+        refusal = ""
+        for parents, rule in self._routes(name):
+            r = self._reevaluate(rule)
+            if r is None or not self.tol.accepts(float(a.number), float(r)):
                 continue
-            if a.value is None:
-                return f"your {p} is missing"
-            if a.number is None:
-                return f"your {p} is not a number"
-            if zero(a.number) and not zero(key[p]):
-                return f"your {p} is 0"
-        if zero(r) and not zero(key[name]):
-            return f"your earlier answers make {name} trivially 0"
-        old = _old_parameter(self.pr, name)
-        if (old is not None and _same_printed(r, old, self.decimals)
-                and not _same_printed(key[name], old, self.decimals)):
-            return "your earlier answers leave the parameter unchanged"
+            refusal = self._no_follow_through(name, parents, rule, r)
+            if not refusal:
+                return self._follows(name, parents, r)
+        return self._wrong(name, f" No follow-through credit: {refusal}." if refusal else "")
+
+    def _right_to_places_typed(self, given: Decimal, key: Decimal) -> bool:
+        """Right to the decimals the student typed, when that is a few fewer than asked."""
+        places, asked = typed_decimals(given), self.pr.decimals
+        if self.tol.mode != "decimals" or not asked - MOST_FEWER <= places < asked or places < 1:
+            return False
+        return within_decimals(float(given), float(key), places)
+
+    def _routes(self, name: str):
+        """(parents, rule) of each accepted way of working the answer out from the student's values;
+        where the rule has no value there (ŷ typed as 1 in a BCE), its stable form."""
+        q = self.pr.graph[name]
+        for parents, rule in alternative_routes(self.pr.graph, name):
+            if rule is q.rule and q.stable is not None and self._reevaluate(rule) is None:
+                rule = q.stable
+            yield parents, rule
+
+    def _reevaluate(self, rule, env: Mapping[str, Fraction] | None = None) -> Decimal | None:
+        """A rule on the student's own values (the key's where none was asked), rounded as the sheet says."""
+        try:
+            return _printed(evaluate_exact(rule, self.own if env is None else env), self.pr.decimals)
+        except Undefined:
+            return None
+
+    def _no_follow_through(self, name: str, parents: tuple[str, ...], rule, r: Decimal) -> str:
+        """Why an answer that follows from the student's parents still earns nothing ('' if it earns)."""
+        wrong = [p for p in parents if p in self.typed and self.status[p] is not Status.CORRECT]
+        for p in wrong:
+            status = self.status[p]
+            if status in (Status.MISSING, Status.UNPARSEABLE):
+                return f"your {p} is {'missing' if status is Status.MISSING else 'not a number'}"
+            if status is Status.WRONG and not self._worked_from_credited(p):
+                return (f"your {p} = {self.typed[p].given.strip()} is neither right nor worked out from "
+                        "answers that are, so nothing computed from it earns follow-through credit")
+        if wrong and self._trivial(rule, wrong, r, name):
+            shown = ", ".join(f"{p} = {self.typed[p].given.strip()}" for p in wrong)
+            return f"your {shown} makes {name} = {r} trivially"
         return ""
 
-    def _wrong(self, name: str, r: float | None, note: str) -> AnswerResult:
-        expected = f"Expected {format_number(self.pr.key[name], self.decimals)}."
-        key = self._named_mistake(name, self.typed[name].number)
-        if key is None:
-            return self._result(name, r, Status.WRONG, f"{expected}{note}")
-        variant = key.partition(":")[2].replace("x", "×").replace("/", "÷")
-        explain = MISTAKES[mistake_id(key)] + (f" (here {variant})" if variant else "")
-        return self._result(name, r, Status.WRONG, f"{explain} {expected}{note}", mistake_id(key))
+    def _worked_from_credited(self, name: str) -> bool:
+        """A wrong answer counts as an honest slip when every earlier answer it uses earned credit."""
+        parents = self.pr.graph[name].parents
+        return all(self.status[p] in CREDITED for p in parents if p in self.typed)
 
-    def _named_mistake(self, name: str, value: float) -> str | None:
-        """The first catalogued mistake matching the answer: from the student's parents, then the key's."""
-        tables = self._once("mistakes", lambda: [self.pr.mistakes(self.own, self.decimals),
-                                                 self.pr.mistakes(None, self.decimals)])
-        for table in tables:
-            for key, v in table.get(name, {}).items():
-                if self.tol.accepts(value, v):
+    def _trivial(self, rule, wrong: list[str], r: Decimal, name: str) -> bool:
+        """The wrong parents make the answer 0, or putting 0 in their place gives the same answer,
+        where the right working gives neither."""
+        key = self.pr.key[name]
+        if r == 0 and key != 0:
+            return True
+        at_zero = self._reevaluate(rule, {**self.own, **{p: Fraction(0) for p in wrong}})
+        return at_zero == r and at_zero != key
+
+    def _follows(self, name: str, parents: tuple[str, ...], r: Decimal) -> AnswerResult:
+        """Right from the student's own parents: carried (or correct, if the parents are)."""
+        off = [p for p in parents if p in self.typed and self.status[p] is not Status.CORRECT]
+        if not off:  # every parent is right: only the rounding carried forward differs
+            return self._make(name, Status.CORRECT, "correct (from your rounded earlier answers)", r)
+        return self._make(name, Status.CARRIED, f"follows correctly from your {', '.join(off)}", r)
+
+    def _wrong(self, name: str, note: str) -> AnswerResult:
+        expected = f"Expected {self.pr.key[name]}."
+        key = self._named_mistake(name)
+        if key is None:
+            return self._make(name, Status.WRONG, f"{expected}{note}")
+        variant = key.partition(":")[2].replace("x", "×").replace("/", "÷")
+        explain = MISTAKES[mistake_id(key)].sentence + (f" (here {variant})" if variant else "")
+        return self._make(name, Status.WRONG, f"{explain} {expected}{note}", mistake=mistake_id(key))
+
+    def _named_mistake(self, name: str) -> str | None:
+        """The first catalogued mistake matching the answer: from the student's parents, then the
+        key's, then the values at full precision (a student who never rounds)."""
+        given = float(self.typed[name].number)
+        for env in (self.own, self.pr.carried(), self.pr.full_precision()):
+            for key, v in mistaken_values(self.pr.graph, name, env, self.pr.decimals).items():
+                if self.tol.accepts(given, float(_printed(v, self.pr.decimals))):
                     return key
         return None
 
+    def _make(self, name: str, status: Status, message: str, r: Decimal | None = None,
+              mistake: str | None = None, note: str = "") -> AnswerResult:
+        a, m = self.typed[name], self.marking
+        credit = {Status.CORRECT: 1.0, Status.CARRIED: m.carried_weight}.get(status, 0.0)
+        if note == FEWER_DECIMALS:
+            credit = max(credit - m.fewer_decimals_deduction, 0.0)
+        value = float(a.number) if a.number is not None else None
+        if r is None and self.pr.graph[name].parents:
+            r = next((v for _, rule in self._routes(name) if (v := self._reevaluate(rule)) is not None), None)
+        return AnswerResult(name, a.given, value, self.pr.key[name], r, status, mistake, message, note, credit)
 
-def _old_parameter(pr: Problem, name: str) -> float | None:
-    """The given W or b an update answer starts from (None for other answers)."""
-    p = answer_names.parse(name)
-    if p.kind == "new_W":
-        return pr.params.W[p.layer - 1][p.index[0] - 1][p.index[1] - 1]
-    if p.kind == "new_b" and pr.params.b is not None:
-        return pr.params.b[p.layer - 1][p.index[0] - 1]
-    return None
 
-
-def _same_printed(a: float, b: float, decimals: int) -> bool:
-    return quantize(a, decimals) == quantize(b, decimals)
+def _printed(v: Fraction, decimals: int) -> Decimal:
+    from .numeric import round_half_up
+    return round_half_up(v, decimals)
 
 
 # --- a single sheet: derive verify ---------------------------------------------------
 
 def verify(net: Network, params: Params, data: Data, learning_rate: float, decimals: int,
-           answers: Mapping[str, str], tolerance: Tolerance | None = None,
-           names: Sequence[str] | None = None) -> StudentResult:
-    """Check one sheet's answers; by default only the answers it gives (that exist) are graded."""
+           answers: Mapping[str, str], tolerance: "Tolerance | None" = None,
+           names: Sequence[str] | None = None, rounding: str = "carry") -> StudentResult:
+    """Check one sheet's answers; by default only the answers it gives (that exist) are graded.
+
+    Each value is accepted at the precision it was written to, when that is
+    a few places fewer than the spec asks (a published worked example).
+    """
     if names is None:
-        solution_names = Problem.of(net, params, data, learning_rate).key
-        names = [n for n in solution_names if str(answers.get(n) or "").strip()] or list(solution_names)
-    return grade_student(net, params, data, learning_rate, decimals, answers, tolerance, names=names)
+        graph = build_graph(net, data.size)
+        names = [n for n in graph.names if str(answers.get(n) or "").strip()] or list(graph.names)
+    return grade_student(net, params, data, learning_rate, decimals, answers, tolerance, names=names,
+                         rounding=rounding)
 
 
 def result_json(result: StudentResult, decimals: int) -> dict:
@@ -392,8 +493,9 @@ def result_json(result: StudentResult, decimals: int) -> dict:
     return {
         "score": result.score,
         "max": result.max,
-        "answers": {r.name: {"given": r.given, "expected": format_number(r.expected, decimals),
-                             "status": r.status.value, "mistake": r.mistake, "message": r.message}
+        "answers": {r.name: {"given": r.given, "expected": str(r.expected),
+                             "status": r.status.value, "mistake": r.mistake, "message": r.message,
+                             "note": r.note}
                     for r in result.results},
     }
 
@@ -741,7 +843,7 @@ def _feedback(s: GradedStudent, decimals: int, tol: Tolerance, carried_weight: f
              "| answer | given | expected | status | note |", "|---|---|---|---|---|"]
     for a in r.results:
         note = a.message if a.status is not Status.CORRECT else ""
-        lines.append(f"| `{a.name}` | {_md(a.given)} | {format_number(a.expected, decimals)} "
+        lines.append(f"| `{a.name}` | {_md(a.given)} | {a.expected} "
                      f"| {a.status.value} | {_md(note)} |")
     return "\n".join(lines) + "\n"
 

@@ -1,11 +1,38 @@
-"""The numeric stage: lambdified NumPy evaluation of a Derivation.
+"""The numeric stage: evaluating the graph, in float64 and in exact decimal.
+
+Two routes through the same :class:`~derive.symbolic.Graph`, neither with a
+formula of its own:
+
+- **float64**, for solving, training, finite differences and big nets: the
+  graph is lambdified once into straight-line code, one assignment per
+  quantity, that takes floats (or NumPy arrays, to evaluate many parameter
+  sets at once);
+- **exact**, for the key: each rule is evaluated in fractions (+ − × ÷, so
+  ties and ReLU kinks are decided exactly) with exp, ln and tanh to 60
+  significant digits, on its parents' *printed* values — the rounded chain a
+  student follows by hand.
 
 Also home of the one rounding function: the solved sheet, the answer key
-and the grader all round through :func:`quantize`, so they cannot disagree.
+and the grader all round through :func:`quantize` or :func:`round_half_up`.
 """
 from __future__ import annotations
 
+import decimal
+import math
+from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Context, Decimal
+from fractions import Fraction
+from functools import lru_cache
+from types import MappingProxyType
+from typing import Callable, Mapping
+
+import numpy as np
+import sympy as sp
+
+from . import functions as fn
+from .functions import LAMBDIFY_MODULES, SCALAR_MODULES
+from .spec import Data, Network, Params
+from .symbolic import Graph, build_graph, given_name
 
 # enough digits for any finite float (a typed 1e300 too) at any sheet's decimals
 _CONTEXT = Context(prec=400, rounding=ROUND_HALF_UP)
@@ -25,167 +52,64 @@ def format_number(value: float, decimals: int) -> str:
     return str(quantize(value, decimals))
 
 
-# --- lambdify once per architecture ---------------------------------------------
-
-from dataclasses import dataclass  # noqa: E402
-from functools import lru_cache  # noqa: E402
-from types import MappingProxyType  # noqa: E402
-from typing import Callable, Mapping  # noqa: E402
-
-import numpy as np  # noqa: E402
-import sympy as sp  # noqa: E402
-
-from . import names  # noqa: E402
-from .functions import ACTIVATIONS, LAMBDIFY_MODULES, LOSSES, np_softmax  # noqa: E402
-from .spec import Data, Network, Params  # noqa: E402
-from .symbolic import derive_network  # noqa: E402
+def round_half_up(value: Fraction, decimals: int) -> Decimal:
+    """An exact value rounded to ``decimals`` places, halves away from zero (never -0)."""
+    scaled = abs(value) * 10 ** decimals
+    units = math.floor(scaled + Fraction(1, 2))
+    return Decimal(-units if value < 0 and units else units).scaleb(-decimals)
 
 
-def _lambdify(args, expr):
-    return sp.lambdify(args, expr, modules=LAMBDIFY_MODULES, cse=True)
+def exact(value: float | str | Decimal) -> Fraction:
+    """A given or typed number as the exact decimal it is written as (0.1 is 1/10)."""
+    if isinstance(value, float):
+        value = repr(value)
+    return Fraction(Decimal(value))
 
 
-@dataclass(frozen=True)
-class Program:
-    """The derivation's expressions as NumPy functions, compiled once per architecture.
+# --- the givens: x, y, W, b, η by symbol name -----------------------------------
 
-    The elementwise rules (g, g′ in z and a, the closed-form δ⁽ᴸ⁾, the loss)
-    are lambdified from the SymPy expressions; the sums over units that the
-    recursion z = W a + b, δ⁽ˡ⁾ = (W⁽ˡ⁺¹⁾)ᵀδ⁽ˡ⁺¹⁾ ⊙ g′ and ∂W = δ aᵀ prescribe
-    run as matrix products over a whole batch at once.
+def given_values(graph: Graph, params: Params, data: Data, learning_rate: float) -> dict[str, float]:
+    """The value of every given symbol of the graph's rules (x, y per example, W, b, η)."""
+    out: dict[str, float] = {"eta": learning_rate}
+    batched = graph.samples > 1
+    for s, (x, y) in enumerate(zip(data.x, data.y), start=1):
+        out |= {given_name("x", i, s if batched else None): v for i, v in enumerate(x, start=1)}
+        out |= {given_name("y", k, s if batched else None): v for k, v in enumerate(y, start=1)}
+    out |= {k: v for k, v in _parameter_values(params)}
+    return out
+
+
+def _parameter_values(params: Params):
+    for l, W in enumerate(params.W, start=1):
+        for j, row in enumerate(W, start=1):
+            for i, w in enumerate(row, start=1):
+                yield f"W{l}_{j}_{i}", w
+        if params.b is not None:
+            for j, b in enumerate(params.b[l - 1], start=1):
+                yield f"b{l}_{j}", b
+
+
+# --- the float64 route ---------------------------------------------------------------
+
+@lru_cache(maxsize=128)
+def float_program(graph: Graph, scalar: bool = False) -> Callable:
+    """The graph as one function of its givens returning every quantity, in graph order.
+
+    Straight-line code, one assignment per quantity (the stable form where
+    the rule would overflow).  ``scalar``: Python floats through ``math``,
+    fastest for one small exercise; else NumPy, for arrays of parameter sets.
     """
-
-    network: Network
-    activation: tuple[Callable, ...]   # layer l−1: Z → A, applied to an (N, n_l) array
-    derivative: tuple[Callable, ...]   # hidden layer l−1: (Z, A) → g′
-    output_delta: Callable             # (ŷ columns…, y columns…, z columns…) → δ⁽ᴸ⁾ columns
-    loss: Callable                     # (ŷ or z columns…, y columns…) → per-example loss
-    loss_from_logits: bool
+    symbols = [sp.Symbol(q.name, real=True) for q in graph.quantities]
+    steps = [(s, q.stable if q.stable is not None else q.rule) for s, q in zip(symbols, graph.quantities)]
+    return sp.lambdify(graph.given, symbols, modules=SCALAR_MODULES if scalar else LAMBDIFY_MODULES,
+                       cse=lambda exprs: (steps, exprs))
 
 
-def _activation_fn(name: str) -> Callable:
-    if name == "softmax":  # a vector function: the stable form of exp(z_j)/Σ_k exp(z_k)
-        return np_softmax
-    z = sp.Symbol("z", real=True)
-    return _lambdify([z], ACTIVATIONS[name].g([z], 0))
+def evaluate(graph: Graph, given: Mapping[str, object], scalar: bool = False) -> dict[str, object]:
+    """Every quantity of the graph from the given values, in float64."""
+    values = float_program(graph, scalar)(*(given[s.name] for s in graph.given))
+    return dict(zip(graph.names, values))
 
-
-def _derivative_fn(name: str) -> Callable:
-    z, a = sp.symbols("z a", real=True)
-    return _lambdify([z, a], ACTIVATIONS[name].derivative(z, a))
-
-
-@lru_cache(maxsize=64)
-def compile_network(net: Network) -> Program:
-    """Lambdify a network's derivation (cached per architecture)."""
-    d = derive_network(net)
-    zL, yhat, y = d.z[-1], d.yhat, d.y
-    loss = LOSSES[net.loss]
-    logit = (loss.logit_form or {}).get(net.activations[-1])
-    loss_fn = (_lambdify([*zL, *y], logit(list(zL), list(y))) if logit
-               else _lambdify([*yhat, *y], d.loss_expr))
-    return Program(
-        network=net,
-        activation=tuple(_activation_fn(a) for a in net.activations),
-        derivative=tuple(_derivative_fn(a) for a in net.activations[:-1]),
-        output_delta=_lambdify([*yhat, *y, *zL], list(d.output_delta)),
-        loss=loss_fn,
-        loss_from_logits=logit is not None,
-    )
-
-
-# --- evaluating -------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Arrays:
-    """Parameters as float64 arrays: ``W[l-1]`` (n_l, n_{l−1}), ``b[l-1]`` (n_l,) or None."""
-
-    W: tuple[np.ndarray, ...]
-    b: tuple[np.ndarray, ...] | None
-
-    @classmethod
-    def of(cls, params: Params) -> "Arrays":
-        return cls(tuple(np.array(W, dtype=float) for W in params.W),
-                   None if params.b is None else tuple(np.array(b, dtype=float) for b in params.b))
-
-    def to_params(self) -> Params:
-        t = lambda m: tuple(tuple(float(v) for v in row) for row in m)
-        return Params(tuple(t(W) for W in self.W),
-                      None if self.b is None else tuple(tuple(float(v) for v in b) for b in self.b))
-
-
-@dataclass(frozen=True)
-class Pass:
-    """One forward and backward pass over a batch: per-layer arrays, rows = examples."""
-
-    z: tuple[np.ndarray, ...]
-    a: tuple[np.ndarray, ...]       # a[0] is x; a[l] is a⁽ˡ⁾
-    losses: np.ndarray              # per example
-    delta: tuple[np.ndarray, ...]   # δ⁽ˡ⁾ of each example's loss
-    dW: tuple[np.ndarray, ...]      # means over the batch
-    db: tuple[np.ndarray, ...] | None
-
-    @property
-    def loss(self) -> float:
-        """The batch loss: the mean over examples."""
-        return float(self.losses.sum() / len(self.losses))
-
-
-def _columns(m: np.ndarray) -> list[np.ndarray]:
-    return list(m.T)
-
-
-def _stack(cols: list, n: int) -> np.ndarray:
-    """Columns (arrays, or constants where an expression has no variable) → (n, k)."""
-    if len(cols) == 1 and getattr(cols[0], "shape", None) == (n,):
-        return cols[0][:, None]
-    return np.column_stack([np.broadcast_to(c, (n,)) for c in cols])
-
-
-def forward(prog: Program, p: Arrays, X: np.ndarray) -> tuple[list, list]:
-    """z⁽ˡ⁾ = a⁽ˡ⁻¹⁾ W⁽ˡ⁾ᵀ + b⁽ˡ⁾ and a⁽ˡ⁾ = g(z⁽ˡ⁾) for every example (rows of X)."""
-    zs, As = [], [X]
-    for l, W in enumerate(p.W):
-        Z = As[-1] @ W.T
-        if p.b is not None:
-            Z = Z + p.b[l]
-        zs.append(Z)
-        As.append(prog.activation[l](Z))
-    return zs, As
-
-
-def example_losses(prog: Program, zs: list, As: list, Y: np.ndarray) -> np.ndarray:
-    """Each example's loss, from z⁽ᴸ⁾ where the loss has a stable logit form."""
-    out = zs[-1] if prog.loss_from_logits else As[-1]
-    return _stack([prog.loss(*_columns(out), *_columns(Y))], len(Y))[:, 0]
-
-
-def run(prog: Program, p: Arrays, X: np.ndarray, Y: np.ndarray) -> Pass:
-    """Forward pass, loss, δ for every layer and the batch-mean gradients."""
-    zs, As = forward(prog, p, X)
-    n = len(X)
-    cols = prog.output_delta(*_columns(As[-1]), *_columns(Y), *_columns(zs[-1]))
-    deltas = [_stack(cols, n)]
-    for l in range(len(p.W) - 2, -1, -1):
-        deltas.insert(0, (deltas[0] @ p.W[l + 1]) * prog.derivative[l](zs[l], As[l + 1]))
-    dW = tuple(D.T @ A / n for D, A in zip(deltas, As[:-1]))
-    db = None if p.b is None else tuple(D.sum(axis=0) / n for D in deltas)
-    return Pass(tuple(zs), tuple(As), example_losses(prog, zs, As, Y), tuple(deltas), dW, db)
-
-
-def step(p: Arrays, result: Pass, learning_rate: float) -> Arrays:
-    """One gradient-descent step: W ← W − η ∂L/∂W, b ← b − η ∂L/∂b."""
-    W = tuple(W - learning_rate * g for W, g in zip(p.W, result.dW))
-    b = None if p.b is None else tuple(b - learning_rate * g for b, g in zip(p.b, result.db))
-    return Arrays(W, b)
-
-
-def batch(data: Data) -> tuple[np.ndarray, np.ndarray]:
-    """The examples as (N, n_0) and (N, n_L) arrays."""
-    return np.array(data.x, dtype=float), np.array(data.y, dtype=float)
-
-
-# --- the Solution: every answer name → value ------------------------------------
 
 @dataclass(frozen=True)
 class Solution:
@@ -213,45 +137,207 @@ def _solution(values: dict) -> Solution:
     return Solution(MappingProxyType(values))
 
 
-def _unit_values(r: Pass, s: int, suffix: int | None) -> dict[str, float]:
-    """z, a, δ of example s (from 0), named with the example suffix when batched."""
-    out = {}
-    for l in range(1, len(r.z) + 1):
-        for j in range(r.z[l - 1].shape[1]):
-            for kind, arr in (("z", r.z[l - 1]), ("a", r.a[l]), ("delta", r.delta[l - 1])):
-                out[names.make(kind, l, j + 1, sample=suffix)] = float(arr[s, j])
-    if suffix is not None:
-        out[names.make("loss", sample=suffix)] = float(r.losses[s])
-    return out
-
-
-def _parameter_values(p: Arrays, r: Pass, new: Arrays) -> dict[str, float]:
-    out = {}
-    for l, (W, g, W2) in enumerate(zip(p.W, r.dW, new.W), start=1):
-        for (j, i), v in np.ndenumerate(g):
-            out[names.make("dW", l, j + 1, i + 1)] = float(v)
-            out[names.make("new_W", l, j + 1, i + 1)] = float(W2[j, i])
-        if p.b is not None:
-            for j, v in enumerate(r.db[l - 1]):
-                out[names.make("db", l, j + 1)] = float(v)
-                out[names.make("new_b", l, j + 1)] = float(new.b[l - 1][j])
-    return out
-
-
 def solve(net: Network, params: Params, data: Data, learning_rate: float) -> Solution:
-    """Evaluate every answer name for one parameter set and batch."""
-    prog = compile_network(net)
-    p = Arrays.of(params)
-    r = run(prog, p, *batch(data))
-    values = {"loss": r.loss}
-    n = data.size
-    for s in range(n):
-        values |= _unit_values(r, s, None if n == 1 else s + 1)
-    values |= _parameter_values(p, r, step(p, r, learning_rate))
-    return _solution(dict(sorted(values.items(), key=lambda kv: names.sort_key(kv[0]))))
+    """Every answer name's float64 value for one parameter set and batch (nothing rounded)."""
+    graph = build_graph(net, data.size)
+    with np.errstate(all="ignore"):
+        values = evaluate(graph, given_values(graph, params, data, learning_rate))
+    return _solution({k: float(v) for k, v in values.items()})
 
 
-# --- finite differences ------------------------------------------------------------
+# --- the exact route -------------------------------------------------------------------
+
+_DIGITS = Context(prec=60, rounding=ROUND_HALF_UP, Emax=10**6, Emin=-10**6)
+
+
+class Undefined(ArithmeticError):
+    """A rule has no value at these inputs (ln of 0, a division by 0)."""
+
+
+def _decimal(v: Fraction) -> Decimal:
+    return _DIGITS.divide(Decimal(v.numerator), Decimal(v.denominator))
+
+
+def _exp(v: Fraction) -> Fraction:
+    return Fraction(_DIGITS.exp(_decimal(v)))
+
+
+def _ln(v: Fraction) -> Fraction:
+    if v <= 0:
+        raise Undefined("ln of a number ≤ 0")
+    return Fraction(_DIGITS.ln(_decimal(v)))
+
+
+def _tanh(v: Fraction) -> Fraction:
+    e = _exp(-2 * abs(v))  # tanh|v| = (1 − e^(−2|v|)) / (1 + e^(−2|v|)): no overflow
+    t = (1 - e) / (1 + e)
+    return t if v >= 0 else -t
+
+
+def _sigmoid(v: Fraction) -> Fraction:
+    return 1 / (1 + _exp(-v))
+
+
+def _sign(v: Fraction) -> Fraction:
+    return Fraction((v > 0) - (v < 0))
+
+
+def _logsumexp(*vs: Fraction) -> Fraction:
+    m = max(vs)
+    return m + _ln(sum(_exp(v - m) for v in vs))
+
+
+_EXACT_FUNCTIONS: dict[type, Callable] = {
+    sp.exp: _exp, sp.log: _ln, sp.tanh: _tanh, sp.Abs: abs, sp.sign: _sign,
+    fn.sigmoid: _sigmoid,
+    fn.relu: lambda z: z if z > 0 else Fraction(0),
+    fn.step: lambda z: Fraction(1 if z > 0 else 0),
+    fn.leaky_relu: lambda z: z if z > 0 else z / 100,
+    fn.leaky_step: lambda z: Fraction(1) if z > 0 else Fraction(1, 100),
+    fn.softplus: lambda z: _ln(1 + _exp(z)) if z <= 0 else z + _ln(1 + _exp(-z)),
+    fn.logsumexp: _logsumexp,
+}
+"""Each function a rule may use → its exact evaluation (comparisons on exact values)."""
+
+
+def _power(base: Fraction, n: int) -> Fraction:
+    if n < 0 and base == 0:
+        raise Undefined("division by 0")
+    return base ** n
+
+
+@lru_cache(maxsize=8192)
+def exact_rule(expr: sp.Expr) -> Callable[[Mapping[str, Fraction]], Fraction]:
+    """Compile a rule into a function of exact values by symbol name (cached per rule)."""
+    if expr.is_Symbol:
+        name = expr.name
+        return lambda env: env[name]
+    if expr.is_Rational:
+        c = Fraction(int(expr.p), int(expr.q))
+        return lambda env: c
+    if expr.is_Number:
+        c = Fraction(Decimal(str(expr)))
+        return lambda env: c
+    args = tuple(exact_rule(a) for a in expr.args)
+    if expr.is_Add:
+        return lambda env: sum(f(env) for f in args)
+    if expr.is_Mul:
+        return lambda env: math.prod((f(env) for f in args), start=Fraction(1))
+    if expr.is_Pow and expr.exp.is_Integer:
+        base, n = args[0], int(expr.exp)
+        return lambda env: _power(base(env), n)
+    f = _EXACT_FUNCTIONS[expr.func]
+    return lambda env: f(*(a(env) for a in args))
+
+
+def evaluate_exact(rule: sp.Expr, env: Mapping[str, Fraction]) -> Fraction:
+    """One rule's exact value; :class:`Undefined` where it has none."""
+    try:
+        return exact_rule(rule)(env)
+    except (ZeroDivisionError, KeyError, decimal.InvalidOperation) as e:
+        raise Undefined(str(e)) from e
+
+
+@dataclass(frozen=True)
+class Key:
+    """The answer key: every answer name → its printed (rounded) value, in worksheet order.
+
+    ``rounding`` is ``"carry"`` (each rule on its parents' printed values:
+    the rounded chain) or ``"exact"`` (full precision carried, rounded once);
+    ``unrounded`` holds each quantity's exact value from the parents used.
+    """
+
+    values: Mapping[str, Decimal]
+    unrounded: Mapping[str, Fraction]
+    decimals: int
+    rounding: str
+
+    def __getitem__(self, name: str) -> Decimal:
+        return self.values[name]
+
+    def __iter__(self):
+        return iter(self.values)
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def __repr__(self) -> str:
+        return f"Key({len(self.values)} answers at {self.decimals} decimals, {self.rounding})"
+
+    def printed(self, name: str) -> str:
+        """The value as the sheet prints it, e.g. ``-0.7400``."""
+        return str(self.values[name])
+
+    def __reduce__(self):  # read-only mappings do not pickle; their contents do
+        return _key, (dict(self.values), dict(self.unrounded), self.decimals, self.rounding)
+
+
+def _key(values: dict, unrounded: dict, decimals: int, rounding: str) -> "Key":
+    return Key(MappingProxyType(values), MappingProxyType(unrounded), decimals, rounding)
+
+
+def exact_givens(graph: Graph, params: Params, data: Data, learning_rate: float) -> dict[str, Fraction]:
+    """The givens as exact decimals (0.1 is 1/10, not the nearest float)."""
+    return {k: exact(v) for k, v in given_values(graph, params, data, learning_rate).items()}
+
+
+def value_of(graph: Graph, name: str, env: Mapping[str, Fraction]) -> Fraction:
+    """A quantity's exact value from ``env``: its rule, else its stable form (ŷ rounded to 1 in a BCE)."""
+    q = graph[name]
+    try:
+        return evaluate_exact(q.rule, env)
+    except Undefined:
+        if q.stable is None:
+            raise
+        return evaluate_exact(q.stable, env)
+
+
+def rounded_chain(graph: Graph, givens: Mapping[str, Fraction], decimals: int,
+                  rounding: str = "carry") -> Key:
+    """Evaluate the graph exactly, carrying printed values (``carry``) or full precision (``exact``)."""
+    env = dict(givens)
+    printed, unrounded = {}, {}
+    for q in graph.quantities:
+        v = value_of(graph, q.name, env)
+        unrounded[q.name] = v
+        printed[q.name] = round_half_up(v, decimals)
+        env[q.name] = Fraction(printed[q.name]) if rounding == "carry" else v
+    return Key(MappingProxyType(printed), MappingProxyType(unrounded), decimals, rounding)
+
+
+def key(net: Network, params: Params, data: Data, learning_rate: float, decimals: int,
+        rounding: str = "carry") -> Key:
+    """The answer key of one exercise: the rounded chain (or the exact chain), computed exactly."""
+    graph = build_graph(net, data.size)
+    return rounded_chain(graph, exact_givens(graph, params, data, learning_rate), decimals, rounding)
+
+
+# --- parameters as arrays, and finite differences ---------------------------------------
+
+@dataclass(frozen=True)
+class Arrays:
+    """Parameters as float64 arrays: ``W[l-1]`` (n_l, n_{l−1}), ``b[l-1]`` (n_l,) or None."""
+
+    W: tuple[np.ndarray, ...]
+    b: tuple[np.ndarray, ...] | None
+
+    @classmethod
+    def of(cls, params: Params) -> "Arrays":
+        return cls(tuple(np.array(W, dtype=float) for W in params.W),
+                   None if params.b is None else tuple(np.array(b, dtype=float) for b in params.b))
+
+    def to_params(self) -> Params:
+        t = lambda m: tuple(tuple(float(v) for v in row) for row in m)
+        return Params(tuple(t(W) for W in self.W),
+                      None if self.b is None else tuple(tuple(float(v) for v in b) for b in self.b))
+
+
+def layer_values(values: Mapping[str, object], kind: str, net: Network, samples: int) -> list[np.ndarray]:
+    """A kind of unit quantity (``z``, ``a``, ``delta``) as one (examples × units) array per layer."""
+    suffix = (lambda s: "") if samples == 1 else (lambda s: f"_s{s}")
+    return [np.array([[float(values[f"{kind}{l}_{j}{suffix(s)}"]) for j in range(1, net.layers[l] + 1)]
+                      for s in range(1, samples + 1)]) for l in range(1, net.depth + 1)]
+
 
 @dataclass(frozen=True)
 class GradCheck:
@@ -273,46 +359,35 @@ def relative_error(a: float, n: float) -> float:
     return abs(a - n) / max(abs(a), abs(n), REL_FLOOR)
 
 
+FD_STEPS = np.array([2.0, 1.0, -1.0, -2.0])
+"""θ + kh for the fourth-order central difference."""
+
+
 def gradcheck(net: Network, params: Params, data: Data, h: float = 1e-3) -> tuple[GradCheck, ...]:
     """Compare every ∂L/∂θ with a fourth-order central difference of the loss.
 
     (−f(θ+2h) + 8f(θ+h) − 8f(θ−h) + f(θ−2h)) / 12h has error O(h⁴), so h can
-    be large enough that rounding in L does not swamp it.
+    be large enough that rounding in L does not swamp it.  The four losses of
+    one parameter come from one call of the graph, with θ as an array.
     """
-    prog = compile_network(net)
-    X, Y = batch(data)
-    p = Arrays.of(params)
-    r = run(prog, p, X, Y)
-    rows = []
-    for name, arr, index, analytic in _parameter_slots(p, r):
-        def f(delta):
-            old = arr[index]
-            arr[index] = old + delta
-            try:
-                zs, As = forward(prog, p, X)
-                return example_losses(prog, zs, As, Y).mean()
-            finally:
-                arr[index] = old
-        numeric = (-f(2 * h) + 8 * f(h) - 8 * f(-h) + f(-2 * h)) / (12 * h)
-        rows.append(GradCheck(name, analytic, float(numeric), relative_error(analytic, numeric)))
+    graph = build_graph(net, data.size)
+    given = given_values(graph, params, data, 0.0)
+    with np.errstate(all="ignore"):
+        analytic = evaluate(graph, given)
+        rows = []
+        for name, theta in _parameter_values(params):
+            losses = evaluate(graph, {**given, name: theta + h * FD_STEPS})["loss"]
+            numeric = float((-losses[0] + 8 * losses[1] - 8 * losses[2] + losses[3]) / (12 * h))
+            g = float(analytic["d" + name])
+            rows.append(GradCheck("d" + name, g, numeric, relative_error(g, numeric)))
     return tuple(rows)
-
-
-def _parameter_slots(p: Arrays, r: Pass):
-    """(gradient name, array, index, analytic value) for every parameter."""
-    for l, (W, g) in enumerate(zip(p.W, r.dW), start=1):
-        for (j, i), v in np.ndenumerate(g):
-            yield names.make("dW", l, j + 1, i + 1), W, (j, i), float(v)
-        if p.b is not None:
-            for j, v in enumerate(r.db[l - 1]):
-                yield names.make("db", l, j + 1), p.b[l - 1], (j,), float(v)
 
 
 def near_kinks(net: Network, params: Params, data: Data, margin: float = 1e-2) -> list[str]:
     """Units whose pre-activation sits within ``margin`` of a ReLU kink (FD unreliable there)."""
-    zs, _ = forward(compile_network(net), Arrays.of(params), batch(data)[0])
+    zs = layer_values(solve(net, params, data, 0.0).values, "z", net, data.size)
     out = []
     for l, (Z, act) in enumerate(zip(zs, net.activations), start=1):
-        if ACTIVATIONS[act].kinked:
-            out += [names.make("z", l, j + 1) for j in range(Z.shape[1]) if np.any(np.abs(Z[:, j]) < margin)]
+        if fn.ACTIVATIONS[act].kinked:
+            out += [f"z{l}_{j + 1}" for j in range(Z.shape[1]) if np.any(np.abs(Z[:, j]) < margin)]
     return out

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Callable, Mapping
 
 import numpy as np
@@ -17,8 +18,9 @@ import numpy as np
 from . import names
 from .errors import DeriveError
 from .functions import ACTIVATIONS
-from .numeric import Arrays, batch, compile_network, forward, quantize, solve
+from .numeric import Arrays, exact_givens, layer_values, rounded_chain, solve
 from .spec import Data, Grid, Params, Spec
+from .symbolic import build_graph
 
 KINK_MARGIN = 0.05   # no ReLU pre-activation this close to 0
 SATURATION = 4.0     # no sigmoid/tanh pre-activation beyond ±4 (σ′ ≈ 0)
@@ -74,16 +76,22 @@ def _draw(spec: Spec, rng: np.random.Generator) -> tuple[Params, Data]:
     return params, Data(as_tuples(x), as_tuples(y))
 
 
-def problems(spec: Spec, params: Params, data: Data,
-             extra: Callable[[Spec, Params, Data], list[str]] | None = None) -> list[str]:
+def asked_names(spec: Spec, samples: int) -> list[str]:
+    """The answer names the spec's sheet asks for, in worksheet order."""
+    net = spec.network
+    return names.in_sections(names.expected(net.layers, net.bias, samples), spec.exercise.sections)
+
+
+def problems(spec: Spec, params: Params, data: Data) -> list[str]:
     """What makes this draw a poor exercise (empty when it is a good one).
 
-    A pre-activation near a ReLU kink (the derivative is ambiguous by hand), a
-    saturated sigmoid/tanh unit (σ′ ≈ 0: the backward pass rounds away), an
-    asked-for value that is non-zero but rounds to zero.
+    - a pre-activation near a ReLU kink (the derivative is ambiguous by hand);
+    - a saturated sigmoid/tanh unit (σ′ ≈ 0: the backward pass rounds away);
+    - an asked value that is non-zero but rounds to zero;
+    - a named mistake that gives the right rounded answer, so it could not be told apart.
     """
-    net = spec.network
-    zs, _ = forward(compile_network(net), Arrays.of(params), batch(data)[0])
+    net, ex = spec.network, spec.exercise
+    zs = layer_values(solve(net, params, data, ex.learning_rate).values, "z", net, data.size)
     out = []
     for l, (Z, act) in enumerate(zip(zs, net.activations), start=1):
         a = ACTIVATIONS[act]
@@ -91,28 +99,37 @@ def problems(spec: Spec, params: Params, data: Data,
             out.append(f"a layer-{l} pre-activation is within {KINK_MARGIN} of the ReLU kink")
         if a.bounded and np.any(np.abs(Z) > SATURATION):
             out.append(f"a layer-{l} unit is saturated (|z| > {SATURATION})")
-    sol = solve(net, params, data, spec.exercise.learning_rate)
-    asked = names.in_sections(list(sol.values), spec.exercise.sections)
-    zero = [n for n in asked if sol[n] != 0 and quantize(sol[n], spec.exercise.decimals) == 0]
+    if out:
+        return out
+    graph = build_graph(net, data.size)
+    givens = exact_givens(graph, params, data, ex.learning_rate)
+    key = rounded_chain(graph, givens, ex.decimals, ex.rounding)
+    asked = asked_names(spec, data.size)
+    zero = [n for n in asked if key.unrounded[n] != 0 and key[n] == 0]
     if zero:
-        out.append(f"{', '.join(zero[:3])} round to zero at {spec.exercise.decimals} decimals")
-    return out + (extra(spec, params, data) if extra else [])
+        out.append(f"{', '.join(zero[:3])} round to zero at {ex.decimals} decimals")
+    carried = {**givens, **({n: Fraction(v) for n, v in key.values.items()}
+                            if ex.rounding == "carry" else key.unrounded)}
+    from .mistakes import indistinguishable
+    out += [f"{n}: mistake {m} gives the same rounded value"
+            for n, m in indistinguishable(graph, carried, key, ex.decimals, asked)]
+    return out
 
 
-def draw_student(spec: Spec, seed: int, extra=None) -> Draw:
-    """The first good draw of the generator seeded with ``seed``."""
+def draw_student(spec: Spec, seed: int) -> Draw:
+    """The first good draw of the generator seeded with ``seed``: the seed alone rebuilds it."""
     rng = np.random.default_rng(seed)
     if spec.is_fixed():
         return Draw(seed, spec.fixed_params(), spec.data)
     for _ in range(MAX_DRAWS):
         params, data = _draw(spec, rng)
-        if not problems(spec, params, data, extra):
+        if not problems(spec, params, data):
             return Draw(seed, params, data)
     raise DeriveError(f"no good exercise in {MAX_DRAWS} draws (seed {seed}); widen the "
                       "[random] grids or change the network", file=spec.path, key="[random]")
 
 
-def draw_class(spec: Spec, secret: str, student_ids: list[str], extra=None,
+def draw_class(spec: Spec, secret: str, student_ids: list[str],
                progress: Callable[[int, int], None] | None = None,
                first: Mapping[str, Draw] | None = None) -> dict[str, Draw]:
     """One good draw per student; no two alike while the grid allows it.
@@ -127,7 +144,7 @@ def draw_class(spec: Spec, secret: str, student_ids: list[str], extra=None,
     for k, sid in enumerate(student_ids):
         for attempt in range(50):
             d = (first[sid] if attempt == 0 and first and sid in first
-                 else draw_student(spec, student_seed(secret, sid, attempt), extra))
+                 else draw_student(spec, student_seed(secret, sid, attempt)))
             key = (d.params, d.data)
             if key not in seen or spec.is_fixed():
                 break

@@ -21,6 +21,7 @@ Matrix = tuple[tuple[float, ...], ...]
 Vector = tuple[float, ...]
 
 SECTIONS = ("forward", "loss", "backward", "update")
+ROUNDING_RULES = ("carry", "exact")
 
 
 @dataclass(frozen=True)
@@ -83,11 +84,17 @@ class Grid:
 
 @dataclass(frozen=True)
 class Exercise:
-    """What the sheet asks: sections, learning rate η, decimals to round to."""
+    """What the sheet asks: sections, learning rate η, decimals to round to, and the rounding rule.
+
+    ``rounding`` is ``"carry"`` (round every answer and carry the rounded
+    values into later steps) or ``"exact"`` (keep full precision, round each
+    answer once).
+    """
 
     sections: tuple[str, ...] = SECTIONS
     learning_rate: float = 0.5
     decimals: int = 4
+    rounding: str = "carry"
 
 
 @dataclass(frozen=True)
@@ -304,7 +311,7 @@ def _fixed(r: _Reader, t: dict, net: Network) -> dict:
 
 
 def _exercise(r: _Reader, t: dict) -> Exercise:
-    r.check_keys("exercise", t, ("sections", "learning_rate", "decimals"))
+    r.check_keys("exercise", t, ("sections", "learning_rate", "decimals", "rounding"))
     sections = t.get("sections", list(SECTIONS))
     if not isinstance(sections, list) or not sections:
         raise r.fail("exercise", "sections", f"expected a list from {', '.join(SECTIONS)}; got {sections!r}")
@@ -317,7 +324,10 @@ def _exercise(r: _Reader, t: dict) -> Exercise:
     decimals = t.get("decimals", 4)
     if isinstance(decimals, bool) or not isinstance(decimals, int) or not 1 <= decimals <= 10:
         raise r.fail("exercise", "decimals", f"expected a whole number from 1 to 10; got {decimals!r}")
-    return Exercise(tuple(s for s in SECTIONS if s in sections), lr, decimals)
+    rounding = t.get("rounding", "carry")
+    if rounding not in ROUNDING_RULES:
+        raise r.fail("exercise", "rounding", expected_one_of(rounding, ROUNDING_RULES))
+    return Exercise(tuple(s for s in SECTIONS if s in sections), lr, decimals, rounding)
 
 
 def _grid(r: _Reader, key: str, t: Any) -> Grid:

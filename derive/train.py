@@ -11,8 +11,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from .functions import ACTIVATIONS
-from .numeric import Arrays, Pass, batch, compile_network, run, step
+from .numeric import Arrays, evaluate, given_values, layer_values
 from .spec import Data, Network, Params
+from .symbolic import Graph, build_graph
 
 
 @dataclass(frozen=True)
@@ -41,21 +42,50 @@ def initial_params(net: Network, seed: int) -> Params:
     return Arrays(tuple(W), b).to_params()
 
 
+@dataclass(frozen=True)
+class _State:
+    """One evaluation of the graph during training, as arrays (rows = examples)."""
+
+    params: Arrays
+    z: tuple[np.ndarray, ...]
+    yhat: np.ndarray
+    gradients: tuple[np.ndarray, ...]
+    loss: float
+
+
+def _evaluate(graph: Graph, params: Arrays, data: Data, learning_rate: float) -> tuple[_State, Arrays]:
+    """The graph at ``params``: the state there, and the parameters after its update nodes."""
+    net, n = graph.network, graph.samples
+    values = evaluate(graph, given_values(graph, params.to_params(), data, learning_rate), scalar=True)
+    grads = [np.array([values[k] for k in values if k.startswith(("dW", "db"))])]
+    new = Arrays(tuple(np.array([[values[f"new_W{l}_{j}_{i}"] for i in range(1, net.layers[l - 1] + 1)]
+                                 for j in range(1, net.layers[l] + 1)]) for l in range(1, net.depth + 1)),
+                 None if params.b is None else
+                 tuple(np.array([values[f"new_b{l}_{j}"] for j in range(1, net.layers[l] + 1)])
+                       for l in range(1, net.depth + 1)))
+    state = _State(params, tuple(layer_values(values, "z", net, n)), layer_values(values, "a", net, n)[-1],
+                   tuple(grads), float(values["loss"]))
+    return state, new
+
+
 def train(net: Network, params: Params, data: Data, learning_rate: float, epochs: int) -> TrainingRun:
-    """Run ``epochs`` steps of full-batch gradient descent from ``params``."""
-    prog = compile_network(net)
-    X, Y = batch(data)
+    """Run ``epochs`` steps of full-batch gradient descent from ``params``.
+
+    Each step is one evaluation of the exercise's graph; the next parameters
+    are its update quantities, new = old − η·gradient.
+    """
+    graph = build_graph(net, data.size)
     p = Arrays.of(params)
     losses = np.empty(epochs)
     for epoch in range(epochs):
-        r = run(prog, p, X, Y)
-        losses[epoch] = r.loss
-        p = step(p, r, learning_rate)
-    final = run(prog, p, X, Y)
-    fits = _fits(net, final.a[-1], Y, losses)
+        state, p = _evaluate(graph, p, data, learning_rate)
+        losses[epoch] = state.loss
+    final, _ = _evaluate(graph, p, data, learning_rate)
+    Y = np.array(data.y, dtype=float)
+    fits = _fits(net, final.yhat, Y, losses)
     diagnosis = _diagnose(net, p, final, losses, fits)
     return TrainingRun(tuple(float(v) for v in losses),
-                       tuple(tuple(float(v) for v in row) for row in final.a[-1]),
+                       tuple(tuple(float(v) for v in row) for row in final.yhat),
                        p.to_params(), fits, diagnosis)
 
 
@@ -68,7 +98,7 @@ def _fits(net: Network, Yhat: np.ndarray, Y: np.ndarray, losses: np.ndarray) -> 
     return bool(losses[-1] <= max(1e-2 * losses[0], 1e-6))
 
 
-def _diagnose(net: Network, p: Arrays, r: Pass, losses: np.ndarray, fits: bool) -> str:
+def _diagnose(net: Network, p: Arrays, r: _State, losses: np.ndarray, fits: bool) -> str:
     start, end = losses[0], r.loss
     if fits:
         return (f"converged: the loss fell from {start:.4g} to {end:.4g} in {len(losses)} epochs "
@@ -82,14 +112,14 @@ def _diagnose(net: Network, p: Arrays, r: Pass, losses: np.ndarray, fits: bool) 
     return head + ("; " + "; ".join(reasons) if reasons else "; try more epochs or another learning rate")
 
 
-def _dead_units(net: Network, r: Pass) -> list[str]:
+def _dead_units(net: Network, r: _State) -> list[str]:
     dead = [f"a{l}_{j + 1}" for l, (Z, act) in enumerate(zip(r.z[:-1], net.activations), start=1)
             if act == "relu" for j in range(Z.shape[1]) if np.all(Z[:, j] <= 0)]
     return [f"dead ReLU units {', '.join(dead)}: z ≤ 0 for every example, so no gradient "
             "flows through them"] if dead else []
 
 
-def _saturated_units(net: Network, r: Pass) -> list[str]:
+def _saturated_units(net: Network, r: _State) -> list[str]:
     sat = [f"a{l}_{j + 1}" for l, (Z, act) in enumerate(zip(r.z[:-1], net.activations), start=1)
            if ACTIVATIONS[act].bounded for j in range(Z.shape[1]) if np.all(np.abs(Z[:, j]) > 6)]
     return [f"saturated units {', '.join(sat)}: |z| > 6 for every example, so g′(z) ≈ 0"] if sat else []
@@ -116,9 +146,8 @@ def _symmetric_units(net: Network, p: Arrays) -> list[str]:
     return out
 
 
-def _tiny_gradients(r: Pass) -> list[str]:
-    grads = list(r.dW) + (list(r.db) if r.db is not None else [])
-    largest = max(float(np.abs(g).max()) for g in grads)
+def _tiny_gradients(r: _State) -> list[str]:
+    largest = max(float(np.abs(g).max()) for g in r.gradients)
     if largest < 1e-4:
         return [f"the gradients are tiny (largest |∂L/∂θ| = {largest:.2g}), so the weights barely "
                 "move: the starting weights are too small for the signal to pass through the layers"]

@@ -83,13 +83,16 @@ def test_the_key_equals_an_independent_computation_from_params_json(built):
     key = _key(built)
     for sid, row in key.items():
         params, data = load_params_json(built / "students" / sid / "params.json", spec)
-        sol = solve(spec.network, params, data, spec.exercise.learning_rate)
-        assert all(float(row[n]) == sol[n] for n in sol.values)  # full precision, round-trips
+        net, ex = spec.network, spec.exercise
+        chain = oracle.rounded_chain(net.layers, net.activations, net.loss, params.W, params.b, data.x,
+                                     data.y, ex.learning_rate, ex.decimals)
+        assert {n: row[n] for n in chain} == {n: str(v) for n, v in chain.items()}  # the printed values
         h = oracle.mlp(spec.network.layers, spec.network.activations, "bce", params.W, params.b, data.x, data.y)
-        assert np.isclose(float(row["z1_2"]), h["zs"][0][0, 1])
-        assert np.isclose(float(row["delta1_1"]), h["deltas"][0][0, 0])
-        assert np.isclose(float(row["dW1_2_2"]), h["dW"][0][1, 1])
-        assert np.isclose(float(row["loss"]), h["losses"][0])
+        # and the rounded chain stays within a few units of the unrounded float64 values
+        assert abs(float(row["z1_2"]) - h["zs"][0][0, 1]) < 5e-4
+        assert abs(float(row["delta1_1"]) - h["deltas"][0][0, 0]) < 5e-4
+        assert abs(float(row["dW1_2_2"]) - h["dW"][0][1, 1]) < 5e-4
+        assert abs(float(row["loss"]) - h["losses"][0]) < 5e-4
 
 
 def test_solve_with_params_json_reproduces_the_key(built, capsys):
@@ -97,7 +100,7 @@ def test_solve_with_params_json_reproduces_the_key(built, capsys):
     assert main(["solve", SPEC, "--json", "--params", str(built / "students" / sid / "params.json")]) == 0
     got = json.loads(capsys.readouterr().out)
     key = _key(built)[sid]
-    assert all(float(key[n]) == v for n, v in got.items())
+    assert got == {n: key[n] for n in got}  # the printed values of the rounded chain
 
 
 def test_fonts_are_vector(built):

@@ -39,8 +39,18 @@ def test_formulas_text_and_latex(capsys):
             r"\hat{y} \left(1 - \hat{y}\right) = \hat{y} - y \]") in tex
 
 
-def test_solve_json_equals_the_hand_numpy_mlp(capsys):
+def test_solve_json_is_the_rounded_chain(capsys):
     out = _json(capsys, "solve", "worksheets/classic-221.toml", "--json")
+    spec = load_spec("worksheets/classic-221.toml")
+    p, net = spec.fixed_params(), spec.network
+    chain = oracle.rounded_chain(net.layers, net.activations, net.loss, p.W, p.b, spec.data.x, spec.data.y,
+                                 0.5, 4)
+    assert out == {n: str(v) for n, v in chain.items()}
+    assert out["z1_1"] == "0.6000"
+
+
+def test_solve_exact_json_equals_the_hand_numpy_mlp(capsys):
+    out = _json(capsys, "solve", "worksheets/classic-221.toml", "--json", "--exact")
     spec = load_spec("worksheets/classic-221.toml")
     p = spec.fixed_params()
     h = oracle.mlp(spec.network.layers, spec.network.activations, "bce", p.W, p.b,
@@ -65,7 +75,7 @@ def test_solve_reads_a_params_file(capsys, tmp_path):
     f.write_text(json.dumps({"params": {"W1": [[0.1, 0.2], [0.3, 0.4]], "W2": [[0.5, 0.6]]},
                              "data": {"x": [1, 2], "y": [1]}}))
     out = _json(capsys, "solve", "worksheets/nobias-221.toml", "--json", "--params", str(f))
-    assert np.isclose(out["z1_2"], 0.3 * 1 + 0.4 * 2)
+    assert out["z1_2"] == "1.1000"  # 0.3·1 + 0.4·2
     f.write_text(json.dumps({"params": {"W1": [[0.1, 0.2]], "W2": [[0.5, 0.6]]}}))
     assert main(["solve", "worksheets/nobias-221.toml", "--params", str(f)]) == 2
     err = capsys.readouterr().err

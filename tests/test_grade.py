@@ -135,8 +135,8 @@ def test_answer_result_fields():
     r = grade(ex, {"a1_1": "0.6457"}, names=["a1_1", "z1_1"])
     a, z = r.results
     assert isinstance(a, AnswerResult) and a.name == "a1_1" and a.given == "0.6457"
-    assert a.value == 0.6457 and a.expected == pytest.approx(k["a1_1"])
-    assert a.reevaluated == pytest.approx(k["a1_1"]) and a.status is Status.CORRECT
+    assert a.value == 0.6457 and float(a.expected) == pytest.approx(k["a1_1"], abs=5e-5)
+    assert float(a.reevaluated) == pytest.approx(k["a1_1"], abs=5e-5) and a.status is Status.CORRECT
     assert z.status is Status.MISSING and z.reevaluated is None and z.value is None
     assert r.score == 1 and r.max == 2
 
@@ -201,7 +201,8 @@ def test_a_slip_in_z1_1_is_carried_downstream():
     changed = [n for n in key if abs(slip[n] - key[n]) > 2e-4]
     assert {n: s[n] for n in changed if n != "z1_1"} == {n: "carried" for n in changed if n != "z1_1"}
     assert {"z2_1", "a2_1", "loss", "delta2_1", "delta1_1", "dW2_1_1", "new_W1_1_1"} <= set(changed)
-    assert all(s[n] == "correct" for n in key if n not in changed)
+    # the key is the rounded chain: an answer a hair off it still follows from the student's own
+    assert all(s[n] in ("correct", "carried") for n in key if n not in changed)
     assert r.score == r.max - 1
 
 
@@ -256,7 +257,8 @@ def test_a_zero_parent_earns_no_carried_credit():
     assert s["delta2_1"] == "wrong"
     for n in ("dW2_1_1", "dW2_1_2", "db2_1", "delta1_1", "delta1_2"):
         assert student[n] == 0 and s[n] == "wrong", n
-        assert "No credit carried forward" in r[n].message and "delta2_1 is 0" in r[n].message
+        assert "No follow-through credit" in r[n].message and "delta2_1 = 0.0000" in r[n].message
+        assert "trivially" in r[n].message
     # the update with a zero gradient leaves W unchanged: no credit either
     assert s["new_W2_1_1"] == "wrong" and student["new_W2_1_1"] == 0.7
 
@@ -282,8 +284,8 @@ def test_trivially_zero_downstream_earns_no_credit():
     student.update(z2_1="20.0000", a2_1="1.0000", loss="0.0000", delta2_1="0.0000")
     r = grade(ex, student)
     assert r["a2_1"].status is Status.CARRIED and r["a2_1"].given == "1.0000"
-    assert r["loss"].status is Status.WRONG and "trivially 0" in r["loss"].message
-    assert r["delta2_1"].status is Status.WRONG and "trivially 0" in r["delta2_1"].message
+    assert r["loss"].status is Status.WRONG and "a2_1 = 1.0000 makes loss = 0.0000 trivially" in r["loss"].message
+    assert r["delta2_1"].status is Status.WRONG and "makes delta2_1 = 0.0000 trivially" in r["delta2_1"].message
 
 
 def test_a_wrong_answer_names_the_mistake_from_the_students_own_parents():
@@ -456,7 +458,8 @@ def test_verify_and_its_json(tmp_path):
     j = result_json(r, 4)
     json.dumps(j)
     assert j["answers"]["delta2_1"] == {"given": "0.4212", "expected": "-0.4212", "status": "wrong",
-                                       "mistake": "delta_sign", "message": j["answers"]["delta2_1"]["message"]}
+                                       "mistake": "delta_sign", "message": j["answers"]["delta2_1"]["message"],
+                                       "note": ""}
     assert j["answers"]["z1_1"]["status"] == "correct" and j["score"] == 2
 
 

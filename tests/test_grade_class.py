@@ -111,12 +111,13 @@ def graded(tmp_path_factory):
     return tmp, grades, keys, planted
 
 
-def test_hand_chain_matches_the_key(graded):
+def test_hand_chain_stays_near_the_rounded_key(graded):
+    """The key is the rounded chain; the unrounded hand chain is within a few units of it."""
     tmp, _, keys, _ = graded
     with open(tmp / "class" / "answer-key.csv", encoding="utf-8") as f:
         for row in csv.DictReader(f):
             for n, v in keys[row["student_id"]].items():
-                assert float(row[n]) == pytest.approx(v, abs=1e-12), (row["student_id"], n)
+                assert float(row[n]) == pytest.approx(v, abs=5e-4), (row["student_id"], n)
 
 
 def test_all_correct_gets_full_marks(graded):
@@ -135,7 +136,7 @@ def test_each_planted_mistake_is_wrong_and_named(graded, mistake):
     line = next(l for l in feedback.splitlines() if f"`{name}`" in l)
     assert "wrong" in line and "Expected" in line
     from derive.mistakes import MISTAKES as EXPLAINED
-    assert EXPLAINED[mistake].split(":")[0][:25] in line, (mistake, line)
+    assert EXPLAINED[mistake].sentence.split(":")[0][:25] in line, (mistake, line)
     assert float(grades[mistake]["score"]) == 27  # one mark lost; everything after it still earns
 
 

@@ -13,9 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from derive.mistakes import (MISTAKES, indistinguishable, mistake_id, mistake_values, parents_of,
-                             reevaluate)
+from fractions import Fraction
+
+from derive import mistakes as m
+from derive.mistakes import MISTAKES, mistake_id
+from derive.numeric import exact_givens, key as exact_key, value_of
 from derive.spec import Data, Network, Params, load_spec
+from derive.symbolic import build_graph
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -133,6 +137,40 @@ def hand(ex, **kw) -> dict[str, float]:
     return Hand(net.activations, net.loss, p.W, p.b, data.x, data.y, lr, **kw).v
 
 
+def _env(ex, values):
+    """The givens and these values as exact numbers, as the graph's rules read them."""
+    net, p, data, lr = ex
+    g = build_graph(net, data.size)
+    return g, {**exact_givens(g, p, data, lr), **{n: Fraction(v) for n, v in values.items()}}
+
+
+def reevaluate(*ex_and_parents):
+    """Every quantity by its rule of the graph, each from the hand key's values with ``parents`` over them."""
+    *ex, parents = ex_and_parents
+    g, env = _env(ex, {**hand(tuple(ex)), **parents})
+    return {n: float(value_of(g, n, env)) for n in g.names}
+
+
+def parents_of(net, samples=1):
+    g = build_graph(net, samples)
+    return {q.name: q.parents for q in g.quantities}
+
+
+def mistake_values(*ex_and_parents, decimals=4):
+    """answer → {mistake key: value} from the hand key's values (and ``parents`` over them)."""
+    *ex, parents = ex_and_parents if len(ex_and_parents) == 5 else (*ex_and_parents, {})
+    g, env = _env(ex, {**hand(tuple(ex)), **parents})
+    return {n: {k: float(v) for k, v in m.mistaken_values(g, n, env, decimals).items()} for n in g.names}
+
+
+def indistinguishable(net, p, data, lr, decimals, asked, ignore=m.BENIGN):
+    """The graph's pairs for this exercise, from its exact key (values carried rounded)."""
+    g = build_graph(net, data.size)
+    key = exact_key(net, p, data, lr, decimals)
+    env = {**exact_givens(g, p, data, lr), **{n: Fraction(v) for n, v in key.values.items()}}
+    return m.indistinguishable(g, env, key, decimals, asked or g.names, ignore=ignore)
+
+
 def classic():
     s = load_spec(ROOT / "worksheets" / "classic-221.toml")
     return s.network, s.fixed_params(), s.data, s.exercise.learning_rate
@@ -160,7 +198,7 @@ SOFTMAX = lambda: exercise([2, 3, 3], ["sigmoid", "softmax"], "cce",
 def test_reevaluate_from_the_key_is_the_key(make):
     ex = make()
     key = hand(ex)
-    got = reevaluate(*ex, key)
+    got = reevaluate(*ex, {})
     assert set(got) == set(key)
     for n, v in key.items():
         assert got[n] == pytest.approx(v, abs=1e-12), n
@@ -237,7 +275,7 @@ def test_classic_mistake_values(name, mistake, value):
 
 
 def test_every_mistake_has_an_explanation_and_ids_are_known():
-    assert all(text.endswith(".") and len(text) < 200 for text in MISTAKES.values())
+    assert all(m.sentence.endswith(".") and len(m.sentence) < 200 for m in MISTAKES.values())
     for table in mistake_values(*SOFTMAX(), decimals=4).values():
         assert {mistake_id(k) for k in table} <= set(MISTAKES)
 
@@ -287,12 +325,13 @@ def test_softmax_cce_mistakes():
     assert "transposed_gradient" not in got["dW2_2_2"]  # the diagonal is the same formula
 
 
-def test_only_values_that_differ_at_the_sheets_rounding():
-    # classic dW2_1_2 = δ a with δ ≈ −0.4212, a ≈ 0.6682: rounded to 2 decimals first,
-    # −0.42 · 0.67 = −0.2814 — the same as the key at 4 decimals
-    assert round(-0.42 * 0.67, 4) == round(hand(classic())["dW2_1_2"], 4)
-    assert "early_rounding" not in mistake_values(*classic(), decimals=4)["dW2_1_2"]
-    assert "early_rounding" in mistake_values(*classic())["dW2_1_2"]  # exact comparison
+def test_a_mistake_is_data_a_sentence_and_a_rewrite_of_one_rule():
+    g = build_graph(classic()[0])
+    rules = dict(m.wrong_rules(g, "new_W2_1_1"))
+    assert list(rules) == ["update_sign"]
+    eta = next(s for s in g.given if s.name == "eta")
+    assert rules["update_sign"].subs(eta, 0) == g["new_W2_1_1"].rule.subs(eta, 0)  # only the sign of η changed
+    assert m.wrong_rules(g, "z1_1")[0][0] == "no_bias"
 
 
 # --- indistinguishable ----------------------------------------------------------------------
@@ -342,7 +381,7 @@ def test_batches_work():
     s = load_spec(ROOT / "worksheets" / "xor-241.toml")
     ex = (s.network, s.fixed_params(), s.data, s.exercise.learning_rate)
     key = hand(ex)
-    got = reevaluate(*ex, key)
+    got = reevaluate(*ex, {})
     assert all(got[n] == pytest.approx(v, abs=1e-12) for n, v in key.items())
     m = mistake_values(*ex, decimals=4)
     assert m["dW2_1_1"]["half_or_mean_factor:x4"] == pytest.approx(4 * key["dW2_1_1"])

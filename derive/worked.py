@@ -1,0 +1,155 @@
+"""The worked lines of a sheet, printed from the graph, and the context the templates receive.
+
+Per answer name: its symbol, its rule, the rule with the numbers a student
+carries substituted (the parents' printed key values and the givens), and
+the key's value — all printed from the one rule of the graph's quantity.
+The rest of the dict documented in ``templates/README.md`` (given values,
+section intros, the rounding sentence) is assembled here too.
+"""
+from __future__ import annotations
+
+import sympy as sp
+
+from . import __version__, names
+from .functions import ACTIVATIONS, LOSSES
+from .latex import TeacherPrinter, latex
+from typing import Mapping
+
+from .numeric import Key, given_values
+from .spec import Data, Params, Spec, Student
+from .symbolic import Graph, build_graph, derive_network
+
+SECTION_TITLES = {"forward": "Forward pass", "loss": "Loss", "backward": "Backward pass",
+                  "update": "Gradient-descent step"}
+
+
+class _NumberPrinter(TeacherPrinter):
+    """Prints chosen symbols as numbers (negative ones in parentheses), · between factors.
+
+    Substituting at print time keeps the terms in the formula's order.
+    """
+
+    def __init__(self, layers, numbers: dict[str, str]):
+        super().__init__(layers, mul_symbol="dot", ln_notation=True)
+        self.numbers = numbers
+        self.bare = False  # the number is a function's whole argument: its parentheses suffice
+
+    def _print_Symbol(self, expr, style="plain"):
+        if expr.name in self.numbers:
+            return self.numbers[expr.name] if self.bare else _paren(self.numbers[expr.name])
+        return super()._print_Symbol(expr, style)
+
+    def _bare_argument(self, expr, print_it):
+        self.bare = len(expr.args) == 1 and getattr(expr.args[0], "name", None) in self.numbers
+        try:
+            return print_it()
+        finally:
+            self.bare = False
+
+    def _print_Function(self, expr, exp=None):
+        return self._bare_argument(expr, lambda: super(_NumberPrinter, self)._print_Function(expr, exp))
+
+    def _print_ExpBase(self, expr, exp=None):
+        return self._bare_argument(expr, lambda: super(_NumberPrinter, self)._print_ExpBase(expr, exp))
+
+
+def _formula(expr: sp.Expr, layers) -> str:
+    return TeacherPrinter(layers, ln_notation=True).doprint(expr)
+
+
+def given_number(v: float) -> str:
+    """A given value as the spec states it: 0.5, −0.3, 1 (no padding zeros)."""
+    text = f"{v:.10g}"
+    return "0" if text in ("-0", "0") else text
+
+
+def _paren(text: str) -> str:
+    return f"({text})" if text.startswith("-") else text
+
+
+def line_inputs(graph: Graph, name: str, key: Key, given: Mapping[str, float]) -> dict[str, str]:
+    """Every number a worked line shows, by symbol: the parents' printed key values and the givens."""
+    rule = graph[name].rule
+    return {s.name: (key.printed(s.name) if s.name in graph else given_number(given[s.name]))
+            for s in sorted(rule.free_symbols, key=lambda s: s.name)}
+
+
+def worked_line(graph: Graph, name: str, key: Key, given: Mapping[str, float]) -> dict:
+    """One answer's item: its symbol, its rule, the rule with the numbers shown, and the box.
+
+    All three are printed from the one rule of the graph's quantity, so
+    parentheses and signs cannot drift between them.
+    """
+    q, layers = graph[name], graph.network.layers
+    inputs = line_inputs(graph, name, key, given)
+    return {"answer": name, "symbol": q.printed, "formula": _formula(q.rule, layers),
+            "substituted": _NumberPrinter(layers, inputs).doprint(q.rule),
+            "value": key[name], "inputs": inputs}
+
+
+SECTION_INTROS = {
+    "forward": r"z^{(l)} = W^{(l)} a^{(l-1)} + b^{(l)}, \qquad a^{(l)} = g_l\bigl(z^{(l)}\bigr), \qquad a^{(0)} = x",
+    "loss": None,  # the loss's own formula, from the registry
+    "backward": r"\delta^{(l)} = \bigl(W^{(l+1)}\bigr)^{\top}\delta^{(l+1)} \odot g_l'\bigl(z^{(l)}\bigr), \qquad "
+                r"\frac{\partial L}{\partial W^{(l)}} = \delta^{(l)} \bigl(a^{(l-1)}\bigr)^{\top}, \qquad "
+                r"\frac{\partial L}{\partial b^{(l)}} = \delta^{(l)}",
+    "update": r"W^{(l)} \leftarrow W^{(l)} - \eta\, \frac{\partial L}{\partial W^{(l)}}, \qquad "
+              r"b^{(l)} \leftarrow b^{(l)} - \eta\, \frac{\partial L}{\partial b^{(l)}}",
+}
+
+
+def _intro(spec: Spec, section: str) -> str:
+    if section == "loss":
+        return LOSSES[spec.network.loss].latex
+    text = SECTION_INTROS[section]
+    if not spec.network.bias:  # no b terms on a sheet for a network without biases
+        text = (text.replace(" + b^{(l)}", "").replace(r", \qquad \frac{\partial L}{\partial b^{(l)}} = \delta^{(l)}", "")
+                .replace(r", \qquad b^{(l)} \leftarrow b^{(l)} - \eta\, \frac{\partial L}{\partial b^{(l)}}", ""))
+    return text
+
+
+def rounding_rule(decimals: int, rounding: str = "carry") -> str:
+    """The rounding rule printed on every sheet and stated in every student's feedback."""
+    if rounding == "exact":
+        return (f"Keep full precision in every step; round only the answers you write down, to "
+                f"{decimals} decimal places (halves round up, away from zero).")
+    return (f"Round every answer to {decimals} decimal places (halves round up, away from zero) "
+            "and carry the rounded values into later steps.")
+
+
+def variant_code(spec: Spec, student_id: str) -> str:
+    """The footer code from which the key can be regenerated."""
+    return f"derive {__version__} · spec {spec.fingerprint} · {student_id}"
+
+
+def sheet_context(spec: Spec, student: Student, params: Params, data: Data, key: Key,
+                  engine: str = "pdflatex") -> dict:
+    """The context of one student's sheet (both variants: the template picks)."""
+    net, ex = spec.network, spec.exercise
+    graph = build_graph(net, data.size)
+    given = given_values(graph, params, data, ex.learning_rate)
+    sections = []
+    for section in ex.sections:
+        asked = names.in_sections(list(graph.names), (section,))
+        sections.append({"name": section, "title": SECTION_TITLES[section], "intro": _intro(spec, section),
+                         "items": [worked_line(graph, n, key, given) for n in asked]})
+    as_list = lambda m: [list(r) for r in m]
+    return {
+        "engine": engine, "variant": "blank",
+        "title": spec.title, "course": spec.course, "date": spec.date, "instructions": spec.instructions,
+        "student": {"id": student.id, "name": student.name},
+        "variant_code": variant_code(spec, student.id),
+        "decimals": ex.decimals,
+        "rounding_rule": rounding_rule(ex.decimals, ex.rounding),
+        "learning_rate": ex.learning_rate,
+        "network": {
+            "layers": list(net.layers), "depth": net.depth, "bias": net.bias,
+            "activations": [{"name": a, "latex": ACTIVATIONS[a].latex,
+                             "derivative_latex": ACTIVATIONS[a].derivative_latex} for a in net.activations],
+            "loss": {"name": net.loss, "latex": LOSSES[net.loss].latex},
+        },
+        "given": {"x": as_list(data.x), "y": as_list(data.y), "W": [as_list(W) for W in params.W],
+                  "b": None if params.b is None else [list(b) for b in params.b]},
+        "sections": sections,
+        "derivation": [{"words": w, "latex": t} for w, t in derive_network(net).steps],
+    }
