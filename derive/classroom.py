@@ -274,35 +274,95 @@ def _check_key(spec: Spec, key: Path, draws: dict[str, Draw]) -> None:
                                       file=str(key), line=line, key=name)
 
 
+def read_manifest(folder: Path) -> dict:
+    """A class folder's manifest.json (its spec, secret fingerprint and seeds)."""
+    from .errors import ParamsError
+    path = folder / "manifest.json"
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+        manifest["spec"]["fingerprint"], manifest["secret_fingerprint"], manifest["students"]
+    except FileNotFoundError as e:
+        raise ParamsError("no manifest.json: expected the folder derive worksheets made", file=str(folder)) from e
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ParamsError(f"not a manifest derive wrote ({e})", file=str(path)) from e
+    return manifest
+
+
+def check_class(spec: Spec, folder: Path, secret: str | None) -> dict:
+    """Refuse to grade a class folder with another spec, or with another secret; return its manifest."""
+    from .errors import ParamsError
+    manifest = read_manifest(folder)
+    path = str(folder / "manifest.json")
+    if manifest["spec"]["fingerprint"] != spec.fingerprint:
+        raise ParamsError(f"the class was made from another spec ({manifest['spec'].get('path')}, fingerprint "
+                          f"{manifest['spec']['fingerprint']}; {spec.path} has {spec.fingerprint})",
+                          file=path, key="spec")
+    if secret is not None and not spec.is_fixed() and secret_fingerprint(secret) != manifest["secret_fingerprint"]:
+        raise ParamsError("the secret does not match the one the class was made with (its fingerprint "
+                          "differs); check --secret or DERIVE_SECRET", file=path, key="secret_fingerprint")
+    return manifest
+
+
+def draws_from_manifest(spec: Spec, roster: Roster, manifest: dict, folder: Path) -> dict[str, Draw]:
+    """Each student's exercise rebuilt from the seed the manifest records (any roster order)."""
+    from .errors import ParamsError
+    seeds = {s.get("student_id"): s.get("seed") for s in manifest["students"]}
+    out = {}
+    for s in roster.students:
+        seed = seeds.get(s.id)
+        if not isinstance(seed, int):
+            raise ParamsError(f"student {s.id} has no seed in the manifest; was the class made from "
+                              "another roster?", file=str(folder / "manifest.json"), key="students")
+        out[s.id] = draw_student(spec, seed)
+    return out
+
+
 def grade_class(spec: Spec, roster: Roster, answers_path: str | Path, out: str | Path, *,
-                secret: str | None = None, key: str | Path | None = None, tolerance=None,
-                carried_weight: float = 1.0) -> ClassGrades:
-    """Grade a class's answers file against each student's own exercise; write the reports."""
-    from . import names
-    from .grade import GradedStudent, grade_student, read_answers, write_grades
+                secret: str | None = None, key: str | Path | None = None, class_dir: str | Path | None = None,
+                tolerance=None, carried_weight: float = 1.0,
+                fewer_decimals_deduction: float = 0.0) -> ClassGrades:
+    """Grade a class's answers file against each student's own exercise; write the reports.
+
+    The exercises come from ``key`` (the class folder's answer-key.csv and
+    params.json files), from ``class_dir`` (its manifest's seeds, checked
+    against ``secret``), or from ``secret`` alone (drawn again in roster order).
+    A class folder made from another spec, or with another secret, is refused.
+    """
+    from .grade import (GradedStudent, Marking, Problem, Tolerance, copying_flags, few_match_warning,
+                        grade_problem, read_answers, write_grades)
+    from .randomize import asked_names
     out = Path(out)
     inputs = {Path(p).resolve() for p in (spec.path, roster.path, answers_path, key) if p}
     if any(p.parent == out.resolve() and p.name in ("grades.csv", "summary.md") for p in inputs):
         raise OutputError("would overwrite an input file; choose another --out", file=str(out))
+    order_note: list[str] = []
+    folder = Path(key).parent if key is not None else Path(class_dir) if class_dir is not None else None
+    manifest = check_class(spec, folder, secret) if folder is not None and (
+        key is None or (folder / "manifest.json").exists()) else None
     if key is not None:
         draws = exercises_from_key(spec, roster, Path(key))
         _check_key(spec, Path(key), draws)
-        order_note = []
+    elif manifest is not None:
+        draws = draws_from_manifest(spec, roster, manifest, folder)
     else:
         draws = draw_class(spec, secret or "", roster.ids())
         order_note = _redrawn_warnings(roster, draws, secret or "")
-    asked = names.in_sections(names.expected(spec.network.layers, spec.network.bias, spec.data.size),
-                              spec.exercise.sections)
+    ex = spec.exercise
+    asked = asked_names(spec, spec.data.size)
     answers = read_answers(answers_path, roster=roster.ids(), expected=asked)
-    dec, lr = spec.exercise.decimals, spec.exercise.learning_rate
-    graded = tuple(
-        GradedStudent(s.id, s.name, grade_student(spec.network, draws[s.id].params, draws[s.id].data, lr, dec,
-                                                  answers.students.get(s.id, {}), tolerance,
-                                                  carried_weight, names=asked,
-                                                  rounding=spec.exercise.rounding))
-        for s in roster.students)
+    marking = Marking(tolerance or Tolerance.by_decimals(ex.decimals), carried_weight, fewer_decimals_deduction)
+    problems = [Problem.of(spec.network, draws[s.id].params, draws[s.id].data, ex.learning_rate, ex.decimals,
+                           ex.rounding) for s in roster.students]
+    given = [answers.students.get(s.id, {}) for s in roster.students]
+    keys = [pr.key for pr in problems]
+    flags = ({} if spec.is_fixed() else
+             copying_flags(roster.ids(), keys, given, asked, marking.tolerance))
+    graded = tuple(GradedStudent(s.id, s.name, grade_problem(pr, a, marking, asked), flags.get(s.id, ""))
+                   for s, pr, a in zip(roster.students, problems, given))
+    if manifest is None and not spec.is_fixed():
+        order_note += [w for w in [few_match_warning(roster.ids(), keys, given, asked, marking.tolerance)] if w]
     warnings = answers.warnings + tuple(order_note)
-    written = write_grades(out, graded, decimals=dec, tolerance=tolerance, carried_weight=carried_weight,
+    written = write_grades(out, graded, decimals=ex.decimals, tolerance=tolerance, carried_weight=carried_weight,
                            warnings=warnings)
     return ClassGrades(graded, warnings, written)
 

@@ -32,9 +32,14 @@ def add_class_commands(sub) -> None:
     src = g.add_mutually_exclusive_group()
     src.add_argument("--secret", help="the secret the worksheets were made with (default: $DERIVE_SECRET)")
     src.add_argument("--key", help="answer-key.csv of the class folder (its students/*/params.json are read)")
+    g.add_argument("--class", dest="class_dir", metavar="DIR",
+                   help="the class folder derive worksheets made: exercises from its manifest's seeds, "
+                        "and a wrong --secret or another spec is refused")
     _tolerance_options(g)
     g.add_argument("--carried-weight", type=float, default=1.0,
                    help="credit for an answer right from the student's own earlier mistake (1.0)")
+    g.add_argument("--fewer-decimals-deduction", type=float, default=0.0, metavar="D",
+                   help="marks taken off an answer right to fewer decimals than asked (0: feedback only)")
     g.add_argument("--json", action="store_true", help="also print the per-student results as JSON")
 
     v = sub.add_parser("verify", help="check one worked example's answers")
@@ -119,14 +124,25 @@ def cmd_grade(args) -> int:
     from .grade import result_json
     spec = load_spec(args.spec)
     roster = load_roster(args.roster)
-    secret = None if args.key else secret_for(spec, args.secret)
-    if args.carried_weight < 0 or args.carried_weight > 1:
-        raise DeriveError(f"expected --carried-weight between 0 and 1; got {args.carried_weight}",
-                          key="--carried-weight")
+    if args.key:
+        secret = None
+    elif args.class_dir:  # the manifest has the seeds; a secret given is checked against it
+        secret = args.secret if args.secret is not None else os.environ.get("DERIVE_SECRET")
+    else:
+        secret = secret_for(spec, args.secret)
+    for option, value in (("--carried-weight", args.carried_weight),
+                          ("--fewer-decimals-deduction", args.fewer_decimals_deduction)):
+        if not 0 <= value <= 1:
+            raise DeriveError(f"expected {option} between 0 and 1; got {value}", key=option)
     result = grade_class(spec, roster, args.answers, args.out, secret=secret, key=args.key,
-                         tolerance=tolerance_from(args), carried_weight=args.carried_weight)
+                         class_dir=args.class_dir, tolerance=tolerance_from(args),
+                         carried_weight=args.carried_weight,
+                         fewer_decimals_deduction=args.fewer_decimals_deduction)
     for w in result.warnings:
         print(f"derive: warning: {w}", file=sys.stderr)
+    for st in result.students:
+        if st.flag:
+            print(f"derive: flag: {st.student_id}: {st.flag}", file=sys.stderr)
     if args.json:
         dec = spec.exercise.decimals
         print(json.dumps({s.student_id: {"name": s.name, **result_json(s.result, dec)}

@@ -170,6 +170,19 @@ class Tolerance:
             return within_sigfigs(given, key, self.digits)
         raise ValueError(f"unknown tolerance mode {self.mode!r}")
 
+    def margin(self, key):
+        """The largest accepted |given − key| for each key value (an array): the rules above, vectorised."""
+        import numpy as np
+        key = np.asarray(key, dtype=float)
+        slack = 4 * np.spacing(np.maximum(1.0, np.abs(key)))
+        if self.mode == "decimals":
+            return 10.0 ** -self.digits * (1 + 1e-9) + slack
+        if self.mode == "rtol":
+            return self.atol + self.rtol * np.abs(key) + slack
+        with np.errstate(divide="ignore"):
+            exponent = np.where(key == 0, -self.digits, np.floor(np.log10(np.abs(key))) - self.digits + 1)
+        return 10.0 ** exponent * (1 + 1e-9) + slack
+
     def describe(self) -> str:
         """The rule as one sentence for the feedback."""
         if self.mode == "decimals":
@@ -731,11 +744,72 @@ def _sheet_wide(path: str, rows) -> SheetAnswers:
 
 @dataclass(frozen=True)
 class GradedStudent:
-    """One row of a class's grades: who, and their result."""
+    """One row of a class's grades: who, their result, and a flag for the marker ('' if none)."""
 
     student_id: str
     name: str
     result: StudentResult
+    flag: str = ""
+
+
+# --- copying: answers that match another student's sheet better than their own ---------
+
+COPY_SHARE = 0.5
+"""A flag needs at least this share of the asked answers to match the other student's key."""
+
+
+def match_counts(keys: Sequence[Key], answers: Sequence[Mapping[str, str]], asked: Sequence[str],
+                 tolerance: "Tolerance") -> "np.ndarray":
+    """counts[i, j]: how many of student i's answers are within tolerance of student j's key."""
+    import numpy as np
+    K = np.array([[float(k[n]) for n in asked] for k in keys])
+    A = np.array([[_as_float(a.get(n)) for n in asked] for a in answers])
+    margin = tolerance.margin(K)
+    counts = np.empty((len(A), len(K)), dtype=int)
+    for start in range(0, len(A), 64):  # rows in chunks: an (rows × students × answers) array
+        block = A[start:start + 64, None, :]
+        counts[start:start + 64] = (np.abs(block - K[None]) <= margin[None]).sum(axis=2)
+    return counts
+
+
+def _as_float(text) -> float:
+    v = parse_number(text)
+    return v if isinstance(v, float) else math.nan
+
+
+def copying_flags(ids: Sequence[str], keys: Sequence[Key], answers: Sequence[Mapping[str, str]],
+                  asked: Sequence[str], tolerance: "Tolerance") -> dict[str, str]:
+    """Student id → a flag where their answers match another student's sheet better than their own.
+
+    Flagged only when the other sheet differs from theirs and matches at
+    least :data:`COPY_SHARE` of the asked answers.  A flag never changes a score.
+    """
+    if len(ids) < 2:
+        return {}
+    counts = match_counts(keys, answers, asked, tolerance)
+    out = {}
+    for i, sid in enumerate(ids):
+        own = counts[i, i]
+        row = counts[i].copy()
+        row[i] = -1
+        j = int(row.argmax())
+        if row[j] > own and row[j] >= COPY_SHARE * len(asked) and keys[j].values != keys[i].values:
+            out[sid] = (f"answers match the sheet of {ids[j]} ({row[j]} of {len(asked)}) better than "
+                        f"their own ({own} of {len(asked)}): check for copying")
+    return out
+
+
+def few_match_warning(ids: Sequence[str], keys, answers, asked, tolerance) -> str:
+    """A warning when hardly any answers match their own sheets (a mistyped secret, another class)."""
+    answered = [i for i, a in enumerate(answers) if any(str(a.get(n) or "").strip() for n in asked)]
+    if len(answered) < 3:
+        return ""
+    counts = match_counts([keys[i] for i in answered], [answers[i] for i in answered], asked, tolerance)
+    own = sorted(counts[k, k] for k in range(len(answered)))
+    if own[len(own) // 2] * 5 >= len(asked):
+        return ""
+    return (f"the median student matches only {own[len(own) // 2]} of {len(asked)} answers of their own "
+            "sheet: were the sheets made with another secret or spec? Grade with --class DIR to check")
 
 
 def write_grades(out_dir: str | Path, students: Iterable[GradedStudent], *, decimals: int,
@@ -818,10 +892,10 @@ def _digest(text: str) -> str:
 def _grades_csv(students: list[GradedStudent], columns: list[str]) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["student_id", "name", "score", "max", *columns])
+    w.writerow(["student_id", "name", "score", "max", "flag", *columns])
     for s in students:
         status = {r.name: r.status.value for r in s.result.results}
-        w.writerow([s.student_id, s.name, f"{s.result.score:g}", f"{s.result.max:g}",
+        w.writerow([s.student_id, s.name, f"{s.result.score:g}", f"{s.result.max:g}", s.flag,
                     *(status.get(c, "") for c in columns)])
     return buf.getvalue()
 
@@ -860,6 +934,9 @@ def _summary(students: list[GradedStudent], columns: list[str], warnings: Sequen
         common = f"{mistakes.most_common(1)[0][0]} ({mistakes.most_common(1)[0][1]})" if mistakes else ""
         lines.append(f"| `{name}` | " + " | ".join(share(st) for st in Status) + f" | {common} |")
     lines += ["", "## Scores", "", "```", *_histogram([s.result for s in students]), "```"]
+    flagged = [s for s in students if s.flag]
+    if flagged:
+        lines += ["", "## Flags (scores unchanged)", "", *(f"- {_md(s.student_id)}: {_md(s.flag)}" for s in flagged)]
     if warnings:
         lines += ["", "## Warnings about the answers file", "", *(f"- {_md(w)}" for w in warnings)]
     return "\n".join(lines) + "\n"

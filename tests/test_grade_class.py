@@ -124,7 +124,8 @@ def test_all_correct_gets_full_marks(graded):
     _, grades, _, _ = graded
     ok = grades["ok"]
     assert float(ok["score"]) == float(ok["max"]) == 28
-    assert {v for c, v in ok.items() if c not in ("student_id", "name", "score", "max")} == {"correct"}
+    assert {v for c, v in ok.items() if c not in ("student_id", "name", "score", "max", "flag")} == {"correct"}
+    assert ok["flag"] == ""
 
 
 @pytest.mark.parametrize("mistake", MISTAKES)
