@@ -174,7 +174,7 @@ def cmd_verify(args) -> int:
         width = max(len(r.name) for r in result.results)
         print(f"{'answer':<{width}}  {'given':>12}  {'expected':>12}  status")
         for r in result.results:
-            print(f"{r.name:<{width}}  {r.given:>12}  {str(r.expected):>12}  {r.status.value}"
+            print(f"{r.name:<{width}}  {r.given:>12}  {format(r.expected, 'f'):>12}  {r.status.value}"
                   + (f"  ({r.mistake})" if r.mistake else "") + (f"  [{r.note}]" if r.note else ""))
         print(f"{result.score:g} of {result.max:g}")
     ok = all(r.status.value in ("correct", "carried") for r in result.results)

@@ -39,7 +39,7 @@ from typing import Iterable, Mapping, Sequence
 from . import names as answer_names
 from .errors import AnswersError, OutputError, did_you_mean
 from .mistakes import MISTAKES, alternative_routes, mistake_id, mistaken_values
-from .numeric import Key, Undefined, evaluate_exact, exact_givens, format_number, quantize, rounded_chain, value_of
+from .numeric import Key, Undefined, evaluate_exact, exact_givens, format_number, quantize, rounded_chain, show, value_of
 from .spec import Data, Network, Params, read_csv_text
 from .symbolic import Graph, build_graph
 
@@ -424,7 +424,7 @@ class _Grading:
                         "answers that are, so nothing computed from it earns follow-through credit")
         if wrong and self._trivial(rule, wrong, r, name):
             shown = ", ".join(f"{p} = {self.typed[p].given.strip()}" for p in wrong)
-            return f"your {shown} makes {name} = {r} trivially"
+            return f"your {shown} makes {name} = {show(r)} trivially"
         return ""
 
     def _worked_from_credited(self, name: str) -> bool:
@@ -449,7 +449,7 @@ class _Grading:
         return self._make(name, Status.CARRIED, f"follows correctly from your {', '.join(off)}", r)
 
     def _wrong(self, name: str, note: str) -> AnswerResult:
-        expected = f"Expected {self.pr.key[name]}."
+        expected = f"Expected {self.pr.key.printed(name)}."
         key = self._named_mistake(name)
         if key is None:
             return self._make(name, Status.WRONG, f"{expected}{note}")
@@ -506,7 +506,7 @@ def result_json(result: StudentResult, decimals: int) -> dict:
     return {
         "score": result.score,
         "max": result.max,
-        "answers": {r.name: {"given": r.given, "expected": str(r.expected),
+        "answers": {r.name: {"given": r.given, "expected": show(r.expected),
                              "status": r.status.value, "mistake": r.mistake, "message": r.message,
                              "note": r.note}
                     for r in result.results},
@@ -917,7 +917,7 @@ def _feedback(s: GradedStudent, decimals: int, tol: Tolerance, carried_weight: f
              "| answer | given | expected | status | note |", "|---|---|---|---|---|"]
     for a in r.results:
         note = a.message if a.status is not Status.CORRECT else ""
-        lines.append(f"| `{a.name}` | {_md(a.given)} | {a.expected} "
+        lines.append(f"| `{a.name}` | {_md(a.given)} | {show(a.expected)} "
                      f"| {a.status.value} | {_md(note)} |")
     return "\n".join(lines) + "\n"
 

@@ -49,7 +49,12 @@ def quantize(value: float, decimals: int) -> Decimal:
 
 def format_number(value: float, decimals: int) -> str:
     """The printed form of a rounded value, e.g. ``-0.2040`` (ASCII minus)."""
-    return str(quantize(value, decimals))
+    return show(quantize(value, decimals))
+
+
+def show(value: Decimal) -> str:
+    """A decimal as a sheet prints it: plain digits, never ``0E-7`` or ``1.5E+3``."""
+    return format(value, "f")
 
 
 def round_half_up(value: Fraction, decimals: int) -> Decimal:
@@ -266,7 +271,7 @@ class Key:
 
     def printed(self, name: str) -> str:
         """The value as the sheet prints it, e.g. ``-0.7400``."""
-        return str(self.values[name])
+        return show(self.values[name])
 
     def __reduce__(self):  # read-only mappings do not pickle; their contents do
         return _key, (dict(self.values), dict(self.unrounded), self.decimals, self.rounding)

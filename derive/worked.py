@@ -15,7 +15,9 @@ from .functions import ACTIVATIONS, LOSSES
 from .latex import TeacherPrinter, latex
 from typing import Mapping
 
-from .numeric import Key, given_values
+from decimal import Decimal
+
+from .numeric import Key, given_values, show
 from .spec import Data, Params, Spec, Student
 from .symbolic import Graph, build_graph, derive_network
 
@@ -58,8 +60,9 @@ def _formula(expr: sp.Expr, layers) -> str:
 
 
 def given_number(v: float) -> str:
-    """A given value as the spec states it: 0.5, −0.3, 1 (no padding zeros)."""
-    text = f"{v:.10g}"
+    """A given value exactly as the key uses it, with the fewest places: 0.5, −0.3, 1 (never 1e-07)."""
+    exact = Decimal(repr(float(v)))
+    text = show(exact.normalize() if exact != exact.to_integral_value() else exact.to_integral_value())
     return "0" if text in ("-0", "0") else text
 
 

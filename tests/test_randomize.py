@@ -104,3 +104,59 @@ def test_targets_must_fit_the_loss():
     bce = open("worksheets/random-221.toml").read().replace("y = [1]\n", "") + "targets = [0, 2]\n"
     with pytest.raises(SpecError, match="between 0 and 1"):
         parse_spec(bce, "t.toml")
+
+
+# --- a seed alone rebuilds a sheet -------------------------------------------------------
+
+def _rebuilds(tmp_path, spec_path, roster_rows, secret="demo"):
+    """Build a class; check every manifest seed redraws exactly that student's params.json."""
+    import csv
+    import json
+    from derive.cli import main
+    from derive.spec import load_params_json
+    roster = tmp_path / "roster.csv"
+    with open(roster, "w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows([("student_id", "name"), *roster_rows])
+    out = tmp_path / "class"
+    assert main(["worksheets", str(spec_path), "--roster", str(roster), "--out", str(out), "--secret", secret,
+                 "--no-pdf"]) == 0
+    spec = load_spec(spec_path)
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    for s in manifest["students"]:
+        params, data = load_params_json(out / "students" / s["student_id"] / "params.json", spec)
+        d = draw_student(spec, s["seed"])
+        assert (d.params, d.data) == (params, data), s["student_id"]
+    return manifest
+
+
+def test_the_manifest_seeds_rebuild_every_students_params_in_a_300_student_class(tmp_path):
+    rows = [(f"s{i:03d}", f"Student {i}") for i in range(300)]
+    _rebuilds(tmp_path, "worksheets/random-221.toml", rows)
+
+
+def test_redrawn_duplicates_rebuild_from_their_seed_whatever_the_rosters_order(tmp_path):
+    """Only b2 is drawn, from 10 values: many students are redrawn to avoid a duplicate."""
+    spec = tmp_path / "tiny-grid.toml"
+    spec.write_text(open("worksheets/classic-221.toml").read().replace("b2 = [0.2]\n", "") +
+                    "biases = { low = -0.5, high = 0.5, step = 0.1 }\n")
+    rows = [(f"s{i}", f"S {i}") for i in range(16)]
+    first = _rebuilds(tmp_path / "a", spec, rows) if (tmp_path / "a").mkdir() is None else None
+    second = _rebuilds(tmp_path / "b", spec, rows[::-1]) if (tmp_path / "b").mkdir() is None else None
+    redrawn = [s for s in first["students"] if s["seed"] != student_seed("demo", s["student_id"])]
+    assert redrawn  # the tiny grid forced redraws, and each rebuilt from its seed alone
+    assert {s["student_id"]: s["seed"] for s in first["students"]} != {
+        s["student_id"]: s["seed"] for s in second["students"]}  # the order changed who was redrawn
+
+
+def test_solve_with_a_manifest_seed_prints_that_students_key(tmp_path, capsys):
+    import json
+    from derive.cli import main
+    manifest = _rebuilds(tmp_path, "worksheets/random-221.toml", [("a", "A"), ("b", "B")])
+    capsys.readouterr()
+    for s in manifest["students"]:
+        assert main(["solve", "worksheets/random-221.toml", "--json", "--seed", str(s["seed"])]) == 0
+        solved = json.loads(capsys.readouterr().out)
+        with open(tmp_path / "class" / "answer-key.csv", encoding="utf-8") as f:
+            import csv
+            row = next(r for r in csv.DictReader(f) if r["student_id"] == s["student_id"])
+        assert solved == {n: row[n] for n in solved}
