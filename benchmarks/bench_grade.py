@@ -21,9 +21,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from derive.grade import grade_student  # noqa: E402
-from derive.mistakes import Problem  # noqa: E402
-from derive.numeric import format_number, solve  # noqa: E402
+from fractions import Fraction  # noqa: E402
+
+from derive.grade import Problem, grade_student  # noqa: E402
+from derive.numeric import evaluate_exact, round_half_up, show, solve  # noqa: E402
 from derive.spec import Params, load_spec  # noqa: E402
 
 
@@ -36,23 +37,24 @@ def random_params(rng: np.random.Generator, layers) -> Params:
     return Params(W, b)
 
 
-def carried_from(problem: Problem, slip: dict[str, float], decimals: int) -> dict[str, str]:
+def carried_from(problem: Problem, slip: dict[str, Fraction], decimals: int) -> dict[str, str]:
     """Answers a student types after a slip, every later step worked (and rounded) from it."""
-    typed = {**problem.key, **slip}
-    for _ in range(12):  # the longest chain of parents on a 2-2-1 sheet is shorter than this
-        step = problem.reevaluate(typed)
-        typed = {n: float(format_number(v, decimals)) for n, v in step.items()} | slip
-    return {n: format_number(v, decimals) for n, v in typed.items()}
+    env = dict(problem.givens)
+    for q in problem.graph.quantities:
+        v = slip.get(q.name)
+        env[q.name] = Fraction(round_half_up(evaluate_exact(q.rule, env) if v is None else v, decimals))
+    return {q.name: show(round_half_up(env[q.name], decimals)) for q in problem.graph.quantities}
 
 
 def typed_answers(rng: np.random.Generator, problem: Problem, decimals: int) -> dict[str, str]:
     """The key as typed, with a few planted errors (about a third of the students are perfect)."""
-    key = problem.key
+    key = {n: Fraction(v) for n, v in problem.key.values.items()}
+    format_number = lambda v, d: show(round_half_up(Fraction(v), d))
     ans = {n: format_number(v, decimals) for n, v in key.items()}
     kind = rng.integers(0, 6)
     names = list(ans)
     if kind == 1:    # a slip in z1_1, everything after it worked from the slip
-        ans = carried_from(problem, {"z1_1": key["z1_1"] + 0.1}, decimals)
+        ans = carried_from(problem, {"z1_1": key["z1_1"] + Fraction(1, 10)}, decimals)
     elif kind == 2:  # the sign of δ flipped
         ans["delta2_1"] = format_number(-key["delta2_1"], decimals)
     elif kind == 3:  # a cell left empty, another typed with a decimal comma and Unicode minus
@@ -82,7 +84,7 @@ def main(argv=None) -> None:
     for p in params:
         solve(net, p, data, lr)
     baseline = time.perf_counter() - t0
-    answers = [typed_answers(rng, Problem.of(net, p, data, lr), decimals) for p in params]
+    answers = [typed_answers(rng, Problem.of(net, p, data, lr, decimals), decimals) for p in params]
 
     t0 = time.perf_counter()
     results = [grade_student(net, p, data, lr, decimals, a) for p, a in zip(params, answers)]

@@ -39,7 +39,8 @@ from typing import Iterable, Mapping, Sequence
 from . import names as answer_names
 from .errors import AnswersError, OutputError, did_you_mean
 from .mistakes import MISTAKES, alternative_routes, mistake_id, mistaken_values
-from .numeric import Key, Undefined, evaluate_exact, exact_givens, format_number, quantize, rounded_chain, show, value_of
+from .numeric import (Key, Undefined, evaluate_exact, exact_givens, format_number, quantize, round_half_up, rounded,
+                      rounded_chain, show, value_of)
 from .spec import Data, Network, Params, read_csv_text
 from .symbolic import Graph, build_graph
 
@@ -277,23 +278,21 @@ class Problem:
     givens: Mapping[str, Fraction] = field(repr=False)
     key: Key
     params: Params = field(repr=False)
+    carried: Mapping[str, Fraction] = field(repr=False)  # the givens and the values the sheet's rule carries
 
     @classmethod
     def of(cls, net: Network, params: Params, data: Data, learning_rate: float, decimals: int,
            rounding: str = "carry") -> "Problem":
         graph = build_graph(net, data.size)
         givens = exact_givens(graph, params, data, learning_rate)
-        return cls(graph, MappingProxyType(givens), rounded_chain(graph, givens, decimals, rounding), params)
+        key = rounded_chain(graph, givens, decimals, rounding)
+        carried = {**givens, **({n: rounded(v, decimals) for n, v in key.unrounded.items()}
+                                if rounding == "carry" else key.unrounded)}
+        return cls(graph, MappingProxyType(givens), key, params, MappingProxyType(carried))
 
     @property
     def decimals(self) -> int:
         return self.key.decimals
-
-    def carried(self) -> dict[str, Fraction]:
-        """The values a student following the sheet's rule carries: the givens and the key's."""
-        if self.key.rounding == "carry":
-            return {**self.givens, **{n: Fraction(v) for n, v in self.key.values.items()}}
-        return self.full_precision()
 
     def full_precision(self) -> dict[str, Fraction]:
         """The givens and every value at full precision (a student who never rounds)."""
@@ -360,7 +359,7 @@ class _Grading:
         self.pr, self.marking, self.typed = pr, marking, typed
         self.tol = marking.tolerance
         self.status: dict[str, Status] = {}
-        self.own = {**pr.carried(), **{n: Fraction(a.number) for n, a in typed.items() if a.number is not None}}
+        self.own = {**pr.carried, **{n: Fraction(a.number) for n, a in typed.items() if a.number is not None}}
 
     def result(self, name: str) -> AnswerResult:
         r = self._result(name)
@@ -461,7 +460,7 @@ class _Grading:
         """The first catalogued mistake matching the answer: from the student's parents, then the
         key's, then the values at full precision (a student who never rounds)."""
         given = float(self.typed[name].number)
-        for env in (self.own, self.pr.carried(), self.pr.full_precision()):
+        for env in (self.own, self.pr.carried, self.pr.full_precision()):
             for key, v in mistaken_values(self.pr.graph, name, env, self.pr.decimals).items():
                 if self.tol.accepts(given, float(_printed(v, self.pr.decimals))):
                     return key
@@ -480,7 +479,6 @@ class _Grading:
 
 
 def _printed(v: Fraction, decimals: int) -> Decimal:
-    from .numeric import round_half_up
     return round_half_up(v, decimals)
 
 

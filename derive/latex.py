@@ -163,11 +163,9 @@ def _hidden_steps(d) -> list[tuple[str, str]]:
     for l in range(net.depth - 1, 0, -1):
         act = ACTIVATIONS[net.activations[l - 1]]
         steps.append((f"Layer {l} uses", act.derivative_latex))
-        for j in range(net.layers[l]):
-            back = sp.Add(*[d.W[l][k][j] * d.delta[l][k] for k in range(net.layers[l + 1])])
-            local = act.derivative(d.z[l - 1][j], d.a[l - 1][j])
+        for j in range(net.layers[l]):  # the derivation's own rule, the one the graph evaluates
             steps.append(("", f"{latex(d.delta[l - 1][j], net.layers)} = "
-                              rf"{_factor(back, net.layers)} \cdot {_factor(local, net.layers)}"))
+                              f"{latex(d.delta_expr[l - 1][j], net.layers)}"))
     return steps
 
 

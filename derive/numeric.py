@@ -59,9 +59,19 @@ def show(value: Decimal) -> str:
 
 def round_half_up(value: Fraction, decimals: int) -> Decimal:
     """An exact value rounded to ``decimals`` places, halves away from zero (never -0)."""
-    scaled = abs(value) * 10 ** decimals
-    units = math.floor(scaled + Fraction(1, 2))
-    return Decimal(-units if value < 0 and units else units).scaleb(-decimals)
+    return Decimal(_units(value, decimals)).scaleb(-decimals)
+
+
+def rounded(value: Fraction, decimals: int) -> Fraction:
+    """The same rounding, as the exact value a student carries."""
+    return Fraction(_units(value, decimals), 10 ** decimals)
+
+
+def _units(value: Fraction, decimals: int) -> int:
+    """round(value · 10^decimals), halves away from zero, in integers (Fraction arithmetic is slow)."""
+    n, d = value.numerator, value.denominator
+    units = (2 * abs(n) * 10 ** decimals + d) // (2 * d)
+    return -units if n < 0 else units
 
 
 def exact(value: float | str | Decimal) -> Fraction:
@@ -306,7 +316,7 @@ def rounded_chain(graph: Graph, givens: Mapping[str, Fraction], decimals: int,
         v = value_of(graph, q.name, env)
         unrounded[q.name] = v
         printed[q.name] = round_half_up(v, decimals)
-        env[q.name] = Fraction(printed[q.name]) if rounding == "carry" else v
+        env[q.name] = rounded(v, decimals) if rounding == "carry" else v
     return Key(MappingProxyType(printed), MappingProxyType(unrounded), decimals, rounding)
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .functions import ACTIVATIONS
-from .numeric import Arrays, evaluate, given_values, layer_values
+from .numeric import Arrays, evaluate, float_program, given_values, layer_values
 from .spec import Data, Network, Params
 from .symbolic import Graph, build_graph
 
@@ -72,14 +72,18 @@ def train(net: Network, params: Params, data: Data, learning_rate: float, epochs
     """Run ``epochs`` steps of full-batch gradient descent from ``params``.
 
     Each step is one evaluation of the exercise's graph; the next parameters
-    are its update quantities, new = old − η·gradient.
+    are its update quantities, new = old − η·gradient, fed straight back in.
     """
     graph = build_graph(net, data.size)
-    p = Arrays.of(params)
+    step, args, slots, loss_at = _stepper(graph, params, data, learning_rate)
     losses = np.empty(epochs)
     for epoch in range(epochs):
-        state, p = _evaluate(graph, p, data, learning_rate)
-        losses[epoch] = state.loss
+        out = step(*args)
+        losses[epoch] = out[loss_at]
+        for k, j in slots:  # W ← new_W, b ← new_b
+            args[k] = out[j]
+    given = dict(zip((s.name for s in graph.given), args))
+    p = Arrays.of(Params(*_parameters(net, given)))
     final, _ = _evaluate(graph, p, data, learning_rate)
     Y = np.array(data.y, dtype=float)
     fits = _fits(net, final.yhat, Y, losses)
@@ -87,6 +91,24 @@ def train(net: Network, params: Params, data: Data, learning_rate: float, epochs
     return TrainingRun(tuple(float(v) for v in losses),
                        tuple(tuple(float(v) for v in row) for row in final.yhat),
                        p.to_params(), fits, diagnosis)
+
+
+def _stepper(graph: Graph, params: Params, data: Data, learning_rate: float):
+    """The graph's float function, its arguments, and (argument, update output) index pairs."""
+    names = {n: k for k, n in enumerate(graph.names)}
+    given = [s.name for s in graph.given]
+    values = given_values(graph, params, data, learning_rate)
+    slots = [(k, names[f"new_{n}"]) for k, n in enumerate(given) if f"new_{n}" in names]
+    return float_program(graph, scalar=True), [values[n] for n in given], slots, names["loss"]
+
+
+def _parameters(net: Network, given: dict) -> tuple:
+    """(W, b) as nested tuples from the givens by name."""
+    W = tuple(tuple(tuple(float(given[f"W{l}_{j}_{i}"]) for i in range(1, net.layers[l - 1] + 1))
+                    for j in range(1, net.layers[l] + 1)) for l in range(1, net.depth + 1))
+    b = (tuple(tuple(float(given[f"b{l}_{j}"]) for j in range(1, net.layers[l] + 1))
+               for l in range(1, net.depth + 1)) if net.bias else None)
+    return W, b
 
 
 def _fits(net: Network, Yhat: np.ndarray, Y: np.ndarray, losses: np.ndarray) -> bool:

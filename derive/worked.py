@@ -16,6 +16,7 @@ from .latex import TeacherPrinter, latex
 from typing import Mapping
 
 from decimal import Decimal
+from functools import lru_cache
 
 from .numeric import Key, given_values, show
 from .spec import Data, Params, Spec, Student
@@ -55,7 +56,9 @@ class _NumberPrinter(TeacherPrinter):
         return self._bare_argument(expr, lambda: super(_NumberPrinter, self)._print_ExpBase(expr, exp))
 
 
+@lru_cache(maxsize=4096)
 def _formula(expr: sp.Expr, layers) -> str:
+    """A rule in symbols: the same on every student's sheet, so printed once (measured: 10 ms a sheet)."""
     return TeacherPrinter(layers, ln_notation=True).doprint(expr)
 
 

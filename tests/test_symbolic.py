@@ -148,3 +148,62 @@ def test_stable_logit_forms_equal_the_loss_of_the_activation(loss, act, n):
     if loss == "cce":
         diff = diff.subs(ys[-1], 1 - sum(ys[:-1]))
     assert sp.simplify(sp.expand_log(diff, force=True)) == 0
+
+
+# --- the graph of named quantities -----------------------------------------------------
+
+GRAPHS = [(Network((2, 2, 1), ("sigmoid", "sigmoid"), "bce"), 1), (Network((3, 4, 2), ("tanh", "softmax"), "cce"), 1),
+          (Network((2, 3, 1), ("relu", "linear"), "mse", False), 3), (Network((2, 2, 2, 1), ("leaky_relu", "tanh", "sigmoid"), "mae"), 2)]
+
+
+@pytest.mark.parametrize("net,n", GRAPHS)
+def test_the_graph_has_exactly_the_design_names_in_an_order_that_evaluates(net, n):
+    from derive import names
+    from derive.symbolic import build_graph
+    g = build_graph(net, n)
+    assert list(g.names) == names.expected(net.layers, net.bias, samples=n)
+    seen = set()
+    for q in g.quantities:
+        assert set(q.parents) <= seen, q  # every parent comes first
+        answer_symbols = {s.name for s in q.rule.free_symbols if names.parse(s.name)}
+        assert set(q.parents) == answer_symbols  # parents are exactly the answers the rule names
+        assert {s.name for s in q.rule.free_symbols} - answer_symbols <= {s.name for s in g.given}
+        seen.add(q.name)
+
+
+@pytest.mark.parametrize("net,n", GRAPHS + [(Network((2, 3), ("softmax",), "cce"), 2)])
+def test_stable_forms_are_the_rule(net, n):
+    """softmax through logsumexp, and BCE/CCE from the logits: proved equal to the printed rule."""
+    from derive.functions import logsumexp, softplus
+    from derive.symbolic import build_graph
+    g = build_graph(net, n)
+    subs = {}
+    for q in g.quantities:  # the stable loss is written in z: substitute each a by its rule in z
+        if names_kind(q.name) == "a":
+            subs[sp.Symbol(q.name, real=True)] = q.rule
+    for q in g.quantities:
+        if q.stable is None:
+            continue
+        diff = (q.rule.xreplace(subs) - q.stable).rewrite(sp.log).rewrite(sp.exp)
+        diff = diff.replace(logsumexp, lambda *z: sp.log(sum(sp.exp(v) for v in z)))
+        diff = diff.replace(softplus, lambda z: sp.log(1 + sp.exp(z)))
+        if net.loss == "cce":
+            ys = sorted((s for s in diff.free_symbols if s.name.startswith("y_")), key=lambda s: s.name)
+            diff = _one_hot_sum(diff, ys)
+        assert sp.simplify(sp.expand_log(sp.expand(diff), force=True)) == 0, q.name
+
+
+def names_kind(name):
+    from derive import names
+    return names.parse(name).kind
+
+
+def _one_hot_sum(expr, ys):
+    """Use Σ_k y_k = 1 for each example's one-hot label."""
+    groups = {}
+    for y in ys:
+        parts = y.name.split("_")
+        groups.setdefault(parts[2] if len(parts) > 2 else "", []).append(y)
+    for group in groups.values():
+        expr = expr.subs(group[-1], 1 - sum(group[:-1]))
+    return expr
