@@ -126,13 +126,10 @@ def evaluate(graph: Graph, given: Mapping[str, object], scalar: bool = False) ->
     return dict(zip(graph.names, values))
 
 
-@dataclass(frozen=True)
-class Solution:
-    """Every answer name of DESIGN.md → its value (float64), in worksheet order."""
+class _ByName:
+    """Read access to ``values`` by answer name, in worksheet order (a Solution, a Key)."""
 
-    values: Mapping[str, float]
-
-    def __getitem__(self, name: str) -> float:
+    def __getitem__(self, name: str):
         return self.values[name]
 
     def __iter__(self):
@@ -140,6 +137,13 @@ class Solution:
 
     def __len__(self) -> int:
         return len(self.values)
+
+
+@dataclass(frozen=True)
+class Solution(_ByName):
+    """Every answer name of DESIGN.md → its value (float64), in worksheet order."""
+
+    values: Mapping[str, float]
 
     def __repr__(self) -> str:
         return f"Solution({len(self.values)} answers, loss={self.values.get('loss')})"
@@ -254,7 +258,7 @@ def evaluate_exact(rule: sp.Expr, env: Mapping[str, Fraction]) -> Fraction:
 
 
 @dataclass(frozen=True)
-class Key:
+class Key(_ByName):
     """The answer key: every answer name → its printed (rounded) value, in worksheet order.
 
     ``rounding`` is ``"carry"`` (each rule on its parents' printed values:
@@ -266,15 +270,6 @@ class Key:
     unrounded: Mapping[str, Fraction]
     decimals: int
     rounding: str
-
-    def __getitem__(self, name: str) -> Decimal:
-        return self.values[name]
-
-    def __iter__(self):
-        return iter(self.values)
-
-    def __len__(self) -> int:
-        return len(self.values)
 
     def __repr__(self) -> str:
         return f"Key({len(self.values)} answers at {self.decimals} decimals, {self.rounding})"
