@@ -15,6 +15,7 @@ import shutil
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
+from importlib import resources
 from pathlib import Path
 from typing import Callable
 
@@ -186,10 +187,10 @@ def build_class(spec: Spec, roster: Roster, out: str | Path, secret: str, *, var
     out = Path(out)
     _check_engine(roster, engine)
     if pdf:
-        from .pdf import tex_available
+        from .pdf import missing_tex, tex_available
         from .errors import TexError
         if not tex_available(engine):
-            raise TexError(f"{engine} is not installed; run scripts/setup (or pass --no-pdf)")
+            raise TexError(missing_tex(engine))
     staging = _prepare(out, force)
     try:
         draws, keys, texs = render_class(spec, roster, secret, variants=variants, templates=templates,
@@ -227,6 +228,29 @@ def _compile(staging: Path, roster: Roster, texs, variants, engine, jobs, progre
                             workdir=staging / ".build")
     shutil.rmtree(staging / ".build", ignore_errors=True)
     return result.failures
+
+
+# --- the shipped examples ----------------------------------------------------------
+
+EXAMPLES = Path(str(resources.files("derive") / "examples"))
+"""The example specs and rosters shipped inside the package."""
+
+
+def init_examples(folder: str | Path, force: bool = False) -> tuple[Path, ...]:
+    """Write the shipped example specs and rosters into ``folder``; refuse to overwrite unless ``force``."""
+    folder = Path(folder)
+    sources = sorted(p for p in EXAMPLES.iterdir() if p.suffix in (".toml", ".csv"))
+    taken = [folder / p.name for p in sources if (folder / p.name).exists()]
+    if taken and not force:
+        raise OutputError("exists; pass --force to replace the examples, or choose another folder",
+                          file=str(taken[0]))
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for p in sources:
+            write_atomic(folder / p.name, p.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise OutputError(f"cannot write: {e.strerror or e}", file=str(folder)) from e
+    return tuple(folder / p.name for p in sources)
 
 
 # --- grading a class ---------------------------------------------------------------

@@ -11,6 +11,10 @@ from .spec import load_roster, load_spec
 
 def add_class_commands(sub) -> None:
     """Add the class-level subcommands to the parser."""
+    i = sub.add_parser("init", help="write the shipped example specs and rosters into a folder")
+    i.add_argument("folder", nargs="?", default=".")
+    i.add_argument("--force", action="store_true", help="replace example files already there")
+
     w = sub.add_parser("worksheets", help="a blank and a solved sheet per student, as .tex and PDF")
     w.add_argument("spec")
     w.add_argument("--roster", required=True, help="CSV with student_id and name columns")
@@ -181,4 +185,15 @@ def cmd_verify(args) -> int:
     return 0 if ok else 1
 
 
-CLASS_COMMANDS = {"worksheets": cmd_worksheets, "grade": cmd_grade, "verify": cmd_verify}
+def cmd_init(args) -> int:
+    from .classroom import init_examples
+    written = init_examples(args.folder, force=args.force)
+    for path in written:
+        print(path)
+    spec = next(p for p in written if p.name == "random-221.toml")
+    roster = next(p for p in written if p.name == "roster-example.csv")
+    print(f"next: derive worksheets {spec} --roster {roster} --out class --secret YOUR-SECRET")
+    return 0
+
+
+CLASS_COMMANDS = {"init": cmd_init, "worksheets": cmd_worksheets, "grade": cmd_grade, "verify": cmd_verify}

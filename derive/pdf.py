@@ -91,6 +91,21 @@ def tex_available(engine: str = "pdflatex") -> bool:
     return shutil.which(engine) is not None and shutil.which("latexmk") is not None
 
 
+TEX_PACKAGES = ("latexmk texlive-latex-base texlive-latex-recommended texlive-pictures "
+                "texlive-fonts-recommended lmodern poppler-utils")
+"""The Debian packages pdflatex sheets need (what scripts/setup installs)."""
+
+LUATEX_PACKAGES = "texlive-luatex fonts-lmodern fonts-noto-core fonts-noto-cjk"
+"""And the ones lualatex sheets need on top (names in other scripts)."""
+
+
+def missing_tex(engine: str) -> str:
+    """The one-line message for a machine without the TeX engine: which Debian packages to install."""
+    extra = f" {LUATEX_PACKAGES}" if engine == "lualatex" else ""
+    return (f"{engine} (with latexmk) is not installed; install Debian's packages: "
+            f"apt-get install {TEX_PACKAGES}{extra} (or pass --no-pdf for the .tex only)")
+
+
 def compile_sheets(sheets: Sequence[Sheet], *, engine: str = "pdflatex", jobs: int = 2,
                    batch_size: int = 50, combined: dict[Path, Sequence[str]] | None = None,
                    progress: Callable[[int, int], None] | None = None,
@@ -110,7 +125,7 @@ def compile_sheets(sheets: Sequence[Sheet], *, engine: str = "pdflatex", jobs: i
     if engine not in ENGINES:
         raise TexError(expected_one_of(engine, ENGINES), key="engine")
     if not tex_available(engine):
-        raise TexError(f"{engine} is not installed; install TeX Live (run scripts/setup)")
+        raise TexError(missing_tex(engine))
     keys = [s.key for s in sheets]
     if len(set(keys)) != len(keys):
         raise ValueError("sheet keys must be unique")
@@ -374,7 +389,7 @@ def _tex(tex: str, folder: Path, engine: str, *, timeout: float) -> tuple[str, s
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                    start_new_session=True)  # its own group: a timeout kills TeX too
     except FileNotFoundError as error:
-        raise TexError("latexmk is not installed; install TeX Live (run scripts/setup)") from error
+        raise TexError(missing_tex(engine)) from error
     try:
         returncode = process.wait(timeout=timeout)
     except subprocess.TimeoutExpired:

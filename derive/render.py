@@ -1,7 +1,8 @@
 """The render stage: one Jinja2 environment and the LaTeX text of a sheet.
 
-Templates live in ``templates/`` next to the package (``templates/README.md``
-lists every variable they receive).  User text goes through
+Templates ship inside the package, in ``derive/templates/`` (the top-level
+``templates/`` of a checkout links to it; ``templates/README.md`` lists every
+variable they receive).  User text goes through
 :func:`escape_latex` (the ``e``/``tex`` filters), numbers through the one
 rounding function :func:`derive.numeric.format_number` (the ``num`` filter),
 so a printed answer and the graded answer cannot disagree.
@@ -14,6 +15,7 @@ absolute coordinates, costs 100–300 ms.
 from __future__ import annotations
 
 import functools
+from importlib import resources
 import math
 import unicodedata
 from decimal import Decimal
@@ -28,7 +30,8 @@ BLOCK_START, BLOCK_END = r"\BLOCK{", "}"
 VARIABLE_START, VARIABLE_END = r"\VAR{", "}"
 COMMENT_START, COMMENT_END = r"\#{", "#}"
 
-SHIPPED_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+SHIPPED_TEMPLATES = Path(str(resources.files("derive") / "templates"))
+"""The templates shipped inside the package (package data: a wheel has them too)."""
 VARIANTS = ("blank", "solved")
 
 

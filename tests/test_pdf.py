@@ -216,8 +216,8 @@ def test_unknown_engine_is_a_tex_error():
         compile_sheets([], engine="xelatexx")
 
 
-def test_missing_engine_says_to_run_setup(monkeypatch, tmp_path):
+def test_missing_engine_names_the_debian_packages(monkeypatch, tmp_path):
     monkeypatch.setenv("PATH", str(tmp_path))
     assert not tex_available("pdflatex")
-    with pytest.raises(TexError, match="scripts/setup"):
+    with pytest.raises(TexError, match="apt-get install latexmk texlive-latex-base"):
         compile_sheets([Sheet("a", document("a", 1), tmp_path / "a.pdf")])
