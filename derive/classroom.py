@@ -7,7 +7,6 @@ only when complete, so a failure never leaves a half-written output folder.
 from __future__ import annotations
 
 import csv
-import io
 import json
 import multiprocessing as mp
 import os
@@ -26,6 +25,7 @@ from .numeric import Key, key as exercise_key
 from .symbolic import build_graph
 from .randomize import Draw, draw_class, draw_student, secret_fingerprint, student_seed
 from .spec import Roster, Spec
+from .tables import csv_text, write_atomic
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 VARIANTS = ("blank", "solved")
@@ -42,13 +42,6 @@ class ClassBuild:
 
     def __repr__(self) -> str:
         return f"ClassBuild({str(self.out)!r}, {self.students} students, {len(self.failures)} failed)"
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write text to a temporary file beside ``path`` and rename it into place."""
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8", newline="")
-    os.replace(tmp, path)
 
 
 def _check_engine(roster: Roster, engine: str) -> None:
@@ -89,14 +82,17 @@ def params_json(draw: Draw) -> str:
 
 
 def answer_key_csv(roster: Roster, keys: dict[str, Key]) -> str:
-    """student_id, name, then one column per answer name: the values the solved sheets print."""
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
+    """student_id, name, then one column per answer name: exactly the strings the solved sheets print."""
     columns = list(next(iter(keys.values())).values)
-    w.writerow(["student_id", "name", *columns])
-    for s in roster.students:
-        w.writerow([s.id, s.name, *(keys[s.id].printed(c) for c in columns)])
-    return buf.getvalue()
+    return csv_text([["student_id", "name", *columns],
+                     *([s.id, s.name, *(keys[s.id].printed(c) for c in columns)] for s in roster.students)])
+
+
+def answer_key_json(roster: Roster, keys: dict[str, Key]) -> str:
+    """The key for programs: each answer's printed value and its value before rounding, to 17 digits."""
+    return json.dumps({s.id: {n: {"printed": keys[s.id].printed(n), "unrounded": float(v)}
+                              for n, v in keys[s.id].unrounded.items()} for s in roster.students},
+                      indent=1, ensure_ascii=False) + "\n"
 
 
 def manifest_json(spec: Spec, roster: Roster, draws: dict[str, Draw], secret: str,
@@ -107,7 +103,7 @@ def manifest_json(spec: Spec, roster: Roster, draws: dict[str, Draw], secret: st
         "spec": {"path": str(spec.path), "fingerprint": spec.fingerprint, "title": spec.title},
         "secret_fingerprint": secret_fingerprint(secret),
         "engine": engine, "variants": list(variants),
-        "students": [{"student_id": s.id, "name": s.name, "seed": draws[s.id].seed}
+        "students": [{"student_id": s.id, "name": s.name, "seed": str(draws[s.id].seed)}  # 64 bits: a string
                      for s in roster.students],
         "failed_sheets": [f.key for f in failures],
     }, indent=2, ensure_ascii=False) + "\n"
@@ -198,6 +194,7 @@ def build_class(spec: Spec, roster: Roster, out: str | Path, secret: str, *, var
         _write_students(staging, roster, draws, texs)
         failures = _compile(staging, roster, texs, variants, engine, jobs, progress) if pdf else ()
         write_atomic(staging / "answer-key.csv", answer_key_csv(roster, keys))
+        write_atomic(staging / "answer-key.json", answer_key_json(roster, keys))
         write_atomic(staging / "manifest.json",
                      manifest_json(spec, roster, draws, secret, engine, variants, failures))
         _publish(staging, out)
@@ -330,27 +327,29 @@ def check_class(spec: Spec, folder: Path, secret: str | None) -> dict:
 def draws_from_manifest(spec: Spec, roster: Roster, manifest: dict, folder: Path) -> dict[str, Draw]:
     """Each student's exercise rebuilt from the seed the manifest records (any roster order)."""
     from .errors import ParamsError
-    seeds = {s.get("student_id"): s.get("seed") for s in manifest["students"]}
+    seeds = {s.get("student_id"): str(s.get("seed")) for s in manifest["students"]}
     out = {}
     for s in roster.students:
-        seed = seeds.get(s.id)
-        if not isinstance(seed, int):
+        seed = seeds.get(s.id, "")
+        if not seed.isdigit() or not seed.isascii():
             raise ParamsError(f"student {s.id} has no seed in the manifest; was the class made from "
                               "another roster?", file=str(folder / "manifest.json"), key="students")
-        out[s.id] = draw_student(spec, seed)
+        out[s.id] = draw_student(spec, int(seed))
     return out
 
 
 def grade_class(spec: Spec, roster: Roster, answers_path: str | Path, out: str | Path, *,
                 secret: str | None = None, key: str | Path | None = None, class_dir: str | Path | None = None,
                 tolerance=None, carried_weight: float = 1.0,
-                fewer_decimals_deduction: float = 0.0) -> ClassGrades:
+                fewer_decimals_deduction: float = 0.0, force: bool = False) -> ClassGrades:
     """Grade a class's answers file against each student's own exercise; write the reports.
 
     The exercises come from ``key`` (the class folder's answer-key.csv and
     params.json files), from ``class_dir`` (its manifest's seeds, checked
     against ``secret``), or from ``secret`` alone (drawn again in roster order).
     A class folder made from another spec, or with another secret, is refused.
+    An existing ``out`` is refused unless ``force``; then it is replaced whole,
+    only once the new grades are complete.
     """
     from .grade import (GradedStudent, Marking, Problem, Tolerance, copying_flags, few_match_warning,
                         grade_problem, read_answers, write_grades)
@@ -386,9 +385,14 @@ def grade_class(spec: Spec, roster: Roster, answers_path: str | Path, out: str |
     if manifest is None and not spec.is_fixed():
         order_note += [w for w in [few_match_warning(roster.ids(), keys, given, asked, marking.tolerance)] if w]
     warnings = answers.warnings + tuple(order_note)
-    written = write_grades(out, graded, decimals=ex.decimals, tolerance=tolerance, carried_weight=carried_weight,
-                           warnings=warnings)
-    return ClassGrades(graded, warnings, written)
+    staging = _prepare(out, force)
+    try:
+        made = write_grades(staging, graded, decimals=ex.decimals, tolerance=tolerance,
+                            carried_weight=carried_weight, warnings=warnings)
+        _publish(staging, out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return ClassGrades(graded, warnings, tuple(out / p.relative_to(staging) for p in made))
 
 
 def _redrawn_warnings(roster: Roster, draws: dict[str, Draw], secret: str) -> list[str]:

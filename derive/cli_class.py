@@ -45,6 +45,7 @@ def add_class_commands(sub) -> None:
     g.add_argument("--fewer-decimals-deduction", type=float, default=0.0, metavar="D",
                    help="marks taken off an answer right to fewer decimals than asked (0: feedback only)")
     g.add_argument("--json", action="store_true", help="also print the per-student results as JSON")
+    g.add_argument("--force", action="store_true", help="replace an existing output folder (whole)")
 
     v = sub.add_parser("verify", help="check one worked example's answers")
     v.add_argument("spec")
@@ -141,7 +142,7 @@ def cmd_grade(args) -> int:
     result = grade_class(spec, roster, args.answers, args.out, secret=secret, key=args.key,
                          class_dir=args.class_dir, tolerance=tolerance_from(args),
                          carried_weight=args.carried_weight,
-                         fewer_decimals_deduction=args.fewer_decimals_deduction)
+                         fewer_decimals_deduction=args.fewer_decimals_deduction, force=args.force)
     for w in result.warnings:
         print(f"derive: warning: {w}", file=sys.stderr)
     for st in result.students:

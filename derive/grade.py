@@ -43,6 +43,7 @@ from .numeric import (Key, Undefined, evaluate_exact, exact_givens, format_numbe
                       rounded_chain, show, value_of)
 from .spec import Data, Network, Params, read_csv_text
 from .symbolic import Graph, build_graph
+from .tables import csv_text, write_atomic
 
 # --- reading a typed number -------------------------------------------------------
 
@@ -829,12 +830,12 @@ def write_grades(out_dir: str | Path, students: Iterable[GradedStudent], *, deci
         (out / "feedback").mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise OutputError(f"cannot create the folder: {e.strerror or e}", file=str(out)) from e
-    written = [_write_atomic(out / "grades.csv", _grades_csv(students, columns))]
+    written = [write_atomic(out / "grades.csv", _grades_csv(students, columns))]
     files = _feedback_files([s.student_id for s in students])
     for s in students:
         text = _feedback(s, decimals, tol, carried_weight)
-        written.append(_write_atomic(out / "feedback" / f"{files[s.student_id]}.md", text))
-    written.append(_write_atomic(out / "summary.md", _summary(students, columns, warnings)))
+        written.append(write_atomic(out / "feedback" / f"{files[s.student_id]}.md", text))
+    written.append(write_atomic(out / "summary.md", _summary(students, columns, warnings)))
     return tuple(written)
 
 
@@ -843,22 +844,6 @@ def _answer_columns(students: list[GradedStudent]) -> list[str]:
     for s in students:
         seen.update((r.name, None) for r in s.result.results)
     return sorted(seen, key=answer_names.sort_key)
-
-
-def _write_atomic(path: Path, text: str) -> Path:
-    """Write through a temporary file in the same folder and ``os.replace``: never a half file."""
-    try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-                f.write(text)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-    except OSError as e:
-        raise OutputError(f"cannot write: {e.strerror or e}", file=str(path)) from e
-    return path
 
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
@@ -888,14 +873,12 @@ def _digest(text: str) -> str:
 
 
 def _grades_csv(students: list[GradedStudent], columns: list[str]) -> str:
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["student_id", "name", "score", "max", "flag", *columns])
+    rows = [["student_id", "name", "score", "max", "flag", *columns]]
     for s in students:
         status = {r.name: r.status.value for r in s.result.results}
-        w.writerow([s.student_id, s.name, f"{s.result.score:g}", f"{s.result.max:g}", s.flag,
-                    *(status.get(c, "") for c in columns)])
-    return buf.getvalue()
+        rows.append([s.student_id, s.name, f"{s.result.score:g}", f"{s.result.max:g}", s.flag,
+                     *(status.get(c, "") for c in columns)])
+    return csv_text(rows)
 
 
 def _md(text: str) -> str:

@@ -1,6 +1,7 @@
 """A whole class, end to end: real PDFs read back, the key, determinism, hostile names."""
 import csv
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -33,7 +34,7 @@ def built(tmp_path_factory):
 
 
 def _key(out: Path) -> dict:
-    with open(out / "answer-key.csv", encoding="utf-8") as f:
+    with open(out / "answer-key.csv", encoding="utf-8-sig") as f:
         return {row["student_id"]: row for row in csv.DictReader(f)}
 
 
@@ -112,7 +113,7 @@ def test_fonts_are_vector(built):
 def test_manifest_has_seeds_and_only_the_secrets_fingerprint(built):
     m = json.loads((built / "manifest.json").read_text())
     assert [s["student_id"] for s in m["students"]] == [s["student_id"] for s in _roster()]
-    assert all(isinstance(s["seed"], int) for s in m["students"])
+    assert all(isinstance(s["seed"], str) and s["seed"].isdigit() for s in m["students"])  # 64 bits: exact in JS, Excel
     assert "s3cret" not in (built / "manifest.json").read_text()
     assert m["secret_fingerprint"] and m["derive_version"]
 
@@ -220,8 +221,27 @@ def test_parallel_rendering_gives_the_same_class_even_with_redrawn_duplicates(tm
     assert (outs[0] / "answer-key.csv").read_bytes() == (outs[1] / "answer-key.csv").read_bytes()
     seeds = [s["seed"] for s in json.loads((outs[0] / "manifest.json").read_text())["students"]]
     from derive.randomize import student_seed
-    redrawn = [i for i, s in enumerate(seeds) if s != student_seed("k", f"s{i}")]
+    redrawn = [i for i, s in enumerate(seeds) if int(s) != student_seed("k", f"s{i}")]
     assert redrawn  # the tiny grid forced redraws
     b2 = {json.loads((outs[0] / f"students/s{i}/params.json").read_text())["params"]["b2"][0]
           for i in range(24)}
     assert len(b2) >= 9  # as many different exercises as the grid (and the quality rules) allow
+
+
+def test_files_for_spreadsheets(built):
+    """A BOM on every CSV (Excel on Windows reads José), the key's cells exactly as the sheets print them,
+    full precision in answer-key.json, and seeds as strings (64 bits survive JavaScript and Excel)."""
+    raw = (built / "answer-key.csv").read_bytes()
+    assert raw.startswith("\ufeff".encode()) and "José".encode() in raw
+    key = _key(built)
+    for sid, row in key.items():
+        solved = (built / "students" / sid / "solved.tex").read_text(encoding="utf-8")
+        boxes = re.findall(r"\\dvvalue\{(-?[0-9.]+)\}", solved)
+        names = [n for n in row if n not in ("student_id", "name")]
+        assert boxes == [row[n] for n in names]  # the same strings, in the same order
+    full = json.loads((built / "answer-key.json").read_text(encoding="utf-8"))
+    some = next(iter(full))
+    assert full[some]["loss"]["printed"] == key[some]["loss"]
+    assert abs(full[some]["loss"]["unrounded"] - float(key[some]["loss"])) <= 5e-5
+    seeds = [s["seed"] for s in json.loads((built / "manifest.json").read_text(encoding="utf-8"))["students"]]
+    assert all(isinstance(s, str) and int(s) >= 0 for s in seeds) and any(int(s) > 2 ** 53 for s in seeds)

@@ -174,7 +174,7 @@ def made(tmp_path_factory):
 def _answers(tmp, sheets, name="answers.csv"):
     path = tmp / name
     names = list(next(iter(sheets.values())))
-    with open(path, "w", newline="", encoding="utf-8") as f:
+    with open(path, "w", newline="", encoding="utf-8-sig") as f:
         w = csv.writer(f)
         w.writerow(["student_id", *names])
         for sid, sheet in sheets.items():
@@ -183,7 +183,7 @@ def _answers(tmp, sheets, name="answers.csv"):
 
 
 def _grades(out):
-    with open(out / "grades.csv", encoding="utf-8") as f:
+    with open(out / "grades.csv", encoding="utf-8-sig") as f:
         return {r["student_id"]: r for r in csv.DictReader(f)}
 
 

@@ -477,7 +477,7 @@ def test_write_grades(tmp_path):
     paths = write_grades(tmp_path / "out", students, decimals=4)
     out = tmp_path / "out"
     assert {p.relative_to(out).as_posix() for p in paths} >= {"grades.csv", "summary.md", "feedback/s1.md"}
-    rows = list(csv.DictReader(open(out / "grades.csv", encoding="utf-8")))
+    rows = list(csv.DictReader(open(out / "grades.csv", encoding="utf-8-sig")))
     assert rows[0]["student_id"] == "s1" and rows[0]["score"] == "28" and rows[0]["max"] == "28"
     assert rows[1]["z1_1"] == "wrong" and rows[1]["a1_1"] == "carried"
     assert rows[2]["loss"] == "missing" and rows[2]["delta2_1"] == "wrong"

@@ -96,7 +96,7 @@ def graded(tmp_path_factory):
         rows.append({"student_id": sid, **{n: r4(v) for n, v in given.items()}})
     rows.append({"student_id": "stranger", "z1_1": "0.1"})
     answers = tmp / "answers.csv"
-    with open(answers, "w", newline="", encoding="utf-8") as f:
+    with open(answers, "w", newline="", encoding="utf-8-sig") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows(rows)
@@ -106,7 +106,7 @@ def graded(tmp_path_factory):
                    str(tmp / "grades"), "--secret", "k"])
     assert status == 0
     assert digest(inputs) == before  # a grade run never modifies its inputs
-    with open(tmp / "grades" / "grades.csv", encoding="utf-8") as f:
+    with open(tmp / "grades" / "grades.csv", encoding="utf-8-sig") as f:
         grades = {r["student_id"]: r for r in csv.DictReader(f)}
     return tmp, grades, keys, planted
 
@@ -114,7 +114,7 @@ def graded(tmp_path_factory):
 def test_hand_chain_stays_near_the_rounded_key(graded):
     """The key is the rounded chain; the unrounded hand chain is within a few units of it."""
     tmp, _, keys, _ = graded
-    with open(tmp / "class" / "answer-key.csv", encoding="utf-8") as f:
+    with open(tmp / "class" / "answer-key.csv", encoding="utf-8-sig") as f:
         for row in csv.DictReader(f):
             for n, v in keys[row["student_id"]].items():
                 assert float(row[n]) == pytest.approx(v, abs=5e-4), (row["student_id"], n)
@@ -205,3 +205,18 @@ def test_grading_by_secret_warns_when_roster_order_matters(tmp_path, capsys):
                  "--out", str(tmp_path / "g"), "--secret", "k"]) == 0
     assert "redrawn to avoid duplicates" in capsys.readouterr().err
     assert "--key" in (tmp_path / "g" / "summary.md").read_text(encoding="utf-8")
+
+
+def test_grade_refuses_an_existing_folder_and_replaces_it_whole_with_force(graded, tmp_path, capsys):
+    tmp, *_ = graded
+    args = ["grade", SPEC, "--roster", str(tmp / "roster.csv"), "--answers", str(tmp / "answers.csv"),
+            "--out", str(tmp_path / "g"), "--class", str(tmp / "class"), "--secret", "k"]
+    assert main(args) == 0
+    stale = tmp_path / "g" / "feedback" / "someone-regraded-away.md"
+    stale.write_text("old", encoding="utf-8")
+    capsys.readouterr()
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "exists" in err and "--force" in err and stale.exists()
+    assert main([*args, "--force"]) == 0
+    assert not stale.exists() and (tmp_path / "g" / "grades.csv").read_bytes().startswith("\ufeff".encode())

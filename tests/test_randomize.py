@@ -115,7 +115,7 @@ def _rebuilds(tmp_path, spec_path, roster_rows, secret="demo"):
     from derive.cli import main
     from derive.spec import load_params_json
     roster = tmp_path / "roster.csv"
-    with open(roster, "w", newline="", encoding="utf-8") as f:
+    with open(roster, "w", newline="", encoding="utf-8-sig") as f:
         csv.writer(f).writerows([("student_id", "name"), *roster_rows])
     out = tmp_path / "class"
     assert main(["worksheets", str(spec_path), "--roster", str(roster), "--out", str(out), "--secret", secret,
@@ -124,7 +124,7 @@ def _rebuilds(tmp_path, spec_path, roster_rows, secret="demo"):
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     for s in manifest["students"]:
         params, data = load_params_json(out / "students" / s["student_id"] / "params.json", spec)
-        d = draw_student(spec, s["seed"])
+        d = draw_student(spec, int(s["seed"]))
         assert (d.params, d.data) == (params, data), s["student_id"]
     return manifest
 
@@ -142,7 +142,7 @@ def test_redrawn_duplicates_rebuild_from_their_seed_whatever_the_rosters_order(t
     rows = [(f"s{i}", f"S {i}") for i in range(16)]
     first = _rebuilds(tmp_path / "a", spec, rows) if (tmp_path / "a").mkdir() is None else None
     second = _rebuilds(tmp_path / "b", spec, rows[::-1]) if (tmp_path / "b").mkdir() is None else None
-    redrawn = [s for s in first["students"] if s["seed"] != student_seed("demo", s["student_id"])]
+    redrawn = [s for s in first["students"] if int(s["seed"]) != student_seed("demo", s["student_id"])]
     assert redrawn  # the tiny grid forced redraws, and each rebuilt from its seed alone
     assert {s["student_id"]: s["seed"] for s in first["students"]} != {
         s["student_id"]: s["seed"] for s in second["students"]}  # the order changed who was redrawn
@@ -156,7 +156,7 @@ def test_solve_with_a_manifest_seed_prints_that_students_key(tmp_path, capsys):
     for s in manifest["students"]:
         assert main(["solve", "worksheets/random-221.toml", "--json", "--seed", str(s["seed"])]) == 0
         solved = json.loads(capsys.readouterr().out)
-        with open(tmp_path / "class" / "answer-key.csv", encoding="utf-8") as f:
+        with open(tmp_path / "class" / "answer-key.csv", encoding="utf-8-sig") as f:
             import csv
             row = next(r for r in csv.DictReader(f) if r["student_id"] == s["student_id"])
         assert solved == {n: row[n] for n in solved}

@@ -1,0 +1,52 @@
+"""Files in and out, one of each: the atomic writer and the CSV text every stage writes.
+
+Every CSV derive writes is UTF-8 with a byte-order mark, so Excel on Windows
+opens "José" as José; every file is written through a temporary file beside
+it and renamed into place, so a reader never sees half of it.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from .errors import OutputError
+
+BOM = "\ufeff"
+
+
+def csv_text(rows: Iterable[Sequence[object]]) -> str:
+    """Rows as CSV text for a spreadsheet: a BOM, commas, one line per row."""
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerows(rows)
+    return BOM + buf.getvalue()
+
+
+def write_atomic(path: str | Path, text: str) -> Path:
+    """Write ``text`` (UTF-8) through a temporary file beside ``path`` and rename it into place.
+
+    The file gets the permissions the umask gives a new file, as open() would.
+    """
+    path = Path(path)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+                f.write(text)
+            os.chmod(tmp, 0o666 & ~_umask())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except OSError as e:
+        raise OutputError(f"cannot write: {e.strerror or e}", file=str(path)) from e
+    return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
