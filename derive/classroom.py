@@ -25,7 +25,7 @@ from .numeric import Key, key as exercise_key
 from .symbolic import build_graph
 from .randomize import Draw, draw_class, draw_student, secret_fingerprint, student_seed
 from .spec import Roster, Spec
-from .tables import csv_text, write_atomic
+from .tables import csv_text, unsafe_cell, write_atomic
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 VARIANTS = ("blank", "solved")
@@ -284,7 +284,7 @@ def _check_key(spec: Spec, key: Path, draws: dict[str, Draw]) -> None:
     from .errors import ParamsError
     with open(key, encoding="utf-8-sig", newline="") as f:
         for line, row in enumerate(csv.DictReader(f), start=2):
-            d = draws.get(row.get("student_id", ""))
+            d = draws.get(unsafe_cell(row.get("student_id", "")))
             if d is None:
                 continue
             k = draw_key(spec, d)

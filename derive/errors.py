@@ -50,6 +50,10 @@ class ParamsError(DeriveError):
     """A parameter file or parameter set does not fit the network."""
 
 
+class TemplateError(DeriveError):
+    """A worksheet template is broken, or does what a template may not (sandboxed)."""
+
+
 class TexError(DeriveError):
     """A TeX run failed; the message carries the relevant log lines."""
 

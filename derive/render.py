@@ -22,7 +22,9 @@ from decimal import Decimal
 from pathlib import Path
 
 import jinja2
+from jinja2.sandbox import SandboxedEnvironment, SecurityError
 
+from derive.errors import TemplateError
 from derive.numeric import format_number, quantize
 
 # LaTeX-safe Jinja delimiters: none of them can occur in ordinary LaTeX.
@@ -38,7 +40,7 @@ VARIANTS = ("blank", "solved")
 # ---------------------------------------------------------------- environment
 
 def make_environment(templates_dir: Path | None = None) -> jinja2.Environment:
-    """The one Jinja2 environment for sheets.
+    """The one Jinja2 environment for sheets: sandboxed, for template packs are shared and downloaded.
 
     With ``templates_dir``, a template found there wins over the shipped one
     of the same name, so an instructor can override a single file.
@@ -46,7 +48,7 @@ def make_environment(templates_dir: Path | None = None) -> jinja2.Environment:
     loaders = [jinja2.FileSystemLoader(str(SHIPPED_TEMPLATES))]
     if templates_dir is not None:
         loaders.insert(0, jinja2.FileSystemLoader(str(templates_dir)))
-    env = jinja2.Environment(
+    env = SandboxedEnvironment(
         loader=jinja2.ChoiceLoader(loaders),
         undefined=jinja2.StrictUndefined,
         block_start_string=BLOCK_START, block_end_string=BLOCK_END,
@@ -71,8 +73,23 @@ def render_sheet(context: dict, variant: str, env: jinja2.Environment) -> str:
     picture = diagram(net["layers"], given["W"], given["b"] if net["bias"] else None,
                       x=given["x"][0] if single else None,
                       y=given["y"][0] if single else None)
-    return env.get_template(f"{variant}.tex").render({**context, "variant": variant,
-                                                      "diagram": picture})
+    try:
+        return env.get_template(f"{variant}.tex").render({**context, "variant": variant, "diagram": picture})
+    except jinja2.TemplateError as e:
+        raise _located(e) from None
+
+
+def _located(e: jinja2.TemplateError) -> TemplateError:
+    """A Jinja error as one line naming the template file and line (the innermost template frame)."""
+    file, line = getattr(e, "filename", None), getattr(e, "lineno", None)
+    tb = e.__traceback__
+    while tb is not None:  # Jinja maps a template's runtime frames to the template's own lines
+        if tb.tb_frame.f_code.co_filename.endswith(".tex"):
+            file, line = tb.tb_frame.f_code.co_filename, tb.tb_lineno
+        tb = tb.tb_next
+    kind = ("not allowed in a template" if isinstance(e, SecurityError) else
+            "undefined" if isinstance(e, jinja2.UndefinedError) else "template error")
+    return TemplateError(f"{kind}: {e.message or e}", file=file, line=line)
 
 
 # ---------------------------------------------------------------- numbers

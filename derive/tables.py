@@ -1,14 +1,16 @@
 """Files in and out, one of each: the atomic writer and the CSV text every stage writes.
 
 Every CSV derive writes is UTF-8 with a byte-order mark, so Excel on Windows
-opens "José" as José; every file is written through a temporary file beside
-it and renamed into place, so a reader never sees half of it.
+opens "José" as José, and no cell can become a formula there (OWASP's advice
+for CSV injection); every file is written through a temporary file beside it
+and renamed into place, so a reader never sees half of it.
 """
 from __future__ import annotations
 
 import csv
 import io
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -18,10 +20,29 @@ from .errors import OutputError
 BOM = "\ufeff"
 
 
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+"""What makes a spreadsheet read a cell as a formula (OWASP, CSV injection)."""
+
+_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+def safe_cell(value: object) -> str:
+    """A cell no spreadsheet runs: one starting like a formula gets a leading ' (numbers stay numbers)."""
+    text = str(value)
+    if text.startswith(FORMULA_START) and not _NUMBER.fullmatch(text):
+        return "'" + text
+    return text
+
+
+def unsafe_cell(text: str) -> str:
+    """The value :func:`safe_cell` protected, read back from a CSV derive wrote."""
+    return text[1:] if text.startswith("'") and text[1:].startswith(FORMULA_START) else text
+
+
 def csv_text(rows: Iterable[Sequence[object]]) -> str:
-    """Rows as CSV text for a spreadsheet: a BOM, commas, one line per row."""
+    """Rows as CSV text for a spreadsheet: a BOM, commas, one line per row, no live formulas."""
     buf = io.StringIO()
-    csv.writer(buf, lineterminator="\n").writerows(rows)
+    csv.writer(buf, lineterminator="\n").writerows([safe_cell(c) for c in row] for row in rows)
     return BOM + buf.getvalue()
 
 

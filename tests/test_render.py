@@ -148,7 +148,8 @@ def test_unknown_variant_is_rejected(env):
 def test_missing_context_key_is_an_error(env):
     context = classic_context()
     del context["rounding_rule"]
-    with pytest.raises(jinja2.UndefinedError, match="rounding_rule"):
+    from derive.errors import TemplateError
+    with pytest.raises(TemplateError, match=r"header\.tex:\d+: undefined: 'rounding_rule' is undefined"):
         render_sheet(context, "blank", env)
 
 
@@ -362,3 +363,40 @@ def test_lualatex_sets_names_in_every_script(tmp_path, env):
         assert name in text, lang
     fonts = subprocess.run(["pdffonts", str(pdf)], capture_output=True, text=True).stdout
     assert "Type 3" not in fonts
+
+
+# --- shared templates are untrusted: sandboxed, and broken ones are one located line ---------
+
+def _pack(tmp_path, name, *lines):
+    folder = tmp_path / name
+    folder.mkdir()
+    (folder / "blank.tex").write_text("\n".join([r'\BLOCK{extends "sheet.tex"}', r"\BLOCK{block items}",
+                                                 *lines, r"\BLOCK{endblock}"]) + "\n", encoding="utf-8")
+    return folder
+
+
+def _worksheets(tmp_path, templates, capsys):
+    from derive.cli import main
+    out = tmp_path / "out"
+    status = main(["worksheets", "worksheets/random-221.toml", "--roster", "worksheets/roster-example.csv",
+                   "--out", str(out), "--secret", "s", "--no-pdf", "--templates", str(templates)])
+    err = capsys.readouterr().err
+    assert status == 2 and len(err.strip().splitlines()) == 1 and not out.exists(), err
+    return err
+
+
+def test_a_template_cannot_run_code(tmp_path, capsys):
+    marker = tmp_path / "pwned"
+    pack = _pack(tmp_path, "evil", r"\VAR{ cycler.__init__.__globals__.os.popen('id > " + str(marker)
+                 + r"').read() | e }")
+    err = _worksheets(tmp_path, pack, capsys)
+    assert "not allowed in a template" in err and f"{pack / 'blank.tex'}:3" in err
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("line,expected", [(r"\BLOCK{for x in }", "template error"),
+                                           (r"\VAR{ no_such_thing }", "'no_such_thing' is undefined")])
+def test_a_broken_template_is_one_line_naming_its_file_and_line(tmp_path, capsys, line, expected):
+    pack = _pack(tmp_path, "broken", "some text", line)
+    err = _worksheets(tmp_path, pack, capsys)
+    assert f"{pack / 'blank.tex'}:4:" in err and expected in err
