@@ -24,7 +24,8 @@ def add_class_commands(sub) -> None:
     w.add_argument("--no-pdf", action="store_true", help="write the .tex sources only")
     w.add_argument("--jobs", type=int, default=os.cpu_count() or 2, help="parallel TeX runs")
     w.add_argument("--templates", help="a folder whose templates override the shipped ones")
-    w.add_argument("--engine", choices=["pdflatex", "lualatex"], default="pdflatex")
+    w.add_argument("--engine", choices=["auto", "pdflatex", "lualatex"], default="auto",
+                   help="auto (default): pdflatex, or lualatex when a name needs it")
     w.add_argument("--force", action="store_true", help="replace an existing output folder")
 
 
@@ -117,7 +118,7 @@ def cmd_worksheets(args) -> int:
                          engine=args.engine, force=args.force, progress=TerminalProgress())
     for f in result.failures:
         print(f"derive: sheet {f.key} failed to compile:\n{f.log_excerpt}", file=sys.stderr)
-    made = "sheets" if args.no_pdf else "sheets and PDFs"
+    made = "sheets" if args.no_pdf else f"sheets and PDFs ({result.engine})"
     print(f"{result.students} students, {result.sheets} {made} in {result.out}"
           + (f"; {len(result.failures)} sheets FAILED" if result.failures else ""))
     return 1 if result.failures else 0

@@ -167,13 +167,19 @@ def _split(sheet: Sheet) -> _Parsed:
     return _Parsed(sheet, sheet.tex[:begin], sheet.tex[begin + len(_BEGIN):end])
 
 
+MIN_BATCHES = 4
+"""A small class still makes this many batches (when it has that many sheets)."""
+
+
 def _plan(sheets: Sequence[Sheet], batch_size: int, jobs: int) -> list[tuple[_Parsed, ...]]:
     """Group sheets by preamble (first-seen order) into evenly sized batches.
 
     Grouping is by identical preamble rather than by runs of consecutive
     sheets, so interleaved blank/solved sheets with two preambles still make
-    full batches.  A small class is split into at least ``jobs`` batches so
-    that every core has work.
+    full batches.  A small class is split into at least :data:`MIN_BATCHES`
+    batches so that the cores have work, a number fixed here rather than taken
+    from ``jobs``: fonts are subset per batch, so the batches decide the bytes
+    of every PDF, and the same class must give the same PDFs whatever --jobs is.
     """
     groups: dict[object, list[_Parsed]] = {}
     for sheet in sheets:
@@ -182,7 +188,7 @@ def _plan(sheets: Sequence[Sheet], batch_size: int, jobs: int) -> list[tuple[_Pa
         groups.setdefault(group, []).append(parsed)
     batches = []
     for members in groups.values():
-        count = max(-(-len(members) // max(1, batch_size)), min(jobs, len(members)))
+        count = max(-(-len(members) // max(1, batch_size)), min(MIN_BATCHES, len(members)))
         size, extra = divmod(len(members), count)
         start = 0
         for i in range(count):
@@ -485,7 +491,7 @@ def _save_atomic(document: pikepdf.Pdf, out: Path) -> None:
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "wb") as stream:
-            document.save(stream)
+            document.save(stream, deterministic_id=True)  # the same inputs, the same bytes
         os.replace(tmp, out)
     except BaseException:
         tmp.unlink(missing_ok=True)

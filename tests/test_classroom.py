@@ -245,3 +245,38 @@ def test_files_for_spreadsheets(built):
     assert abs(full[some]["loss"]["unrounded"] - float(key[some]["loss"])) <= 5e-5
     seeds = [s["seed"] for s in json.loads((built / "manifest.json").read_text(encoding="utf-8"))["students"]]
     assert all(isinstance(s, str) and int(s) >= 0 for s in seeds) and any(int(s) > 2 ** 53 for s in seeds)
+
+
+def test_the_engine_is_chosen_from_the_names(tmp_path):
+    """No --engine: pdflatex for Latin names, lualatex as soon as one name needs it; the manifest says which."""
+    require("lualatex")
+    require("pdftotext")
+    roster = tmp_path / "r.csv"
+    lines = Path("worksheets/roster-international.csv").read_text(encoding="utf-8").splitlines()
+    roster.write_text("\n".join([lines[0], lines[1], lines[4], lines[6]]) + "\n", encoding="utf-8")  # José, Nguyễn, Анна
+    assert main(["worksheets", "worksheets/classic-221.toml", "--roster", str(roster), "--out", str(tmp_path / "i"),
+                 "--variant", "blank"]) == 0
+    assert json.loads((tmp_path / "i" / "manifest.json").read_text(encoding="utf-8"))["engine"] == "lualatex"
+    text = text_of(tmp_path / "i" / "class-blank.pdf")
+    for name in ("José Ñúñez", "Nguyễn Văn An", "Анна Петрова"):
+        assert name in text, name
+    latin = tmp_path / "latin.csv"
+    latin.write_text("\n".join(lines[:3]) + "\n", encoding="utf-8")
+    assert main(["worksheets", "worksheets/classic-221.toml", "--roster", str(latin), "--out", str(tmp_path / "l"),
+                 "--variant", "blank"]) == 0
+    assert json.loads((tmp_path / "l" / "manifest.json").read_text(encoding="utf-8"))["engine"] == "pdflatex"
+    assert main(["worksheets", "worksheets/classic-221.toml", "--roster", str(roster), "--out", str(tmp_path / "p"),
+                 "--engine", "pdflatex"]) == 2
+
+
+def test_two_builds_give_byte_identical_pdfs_whatever_jobs_is(tmp_path):
+    require("pdflatex")
+    outs = []
+    for k, jobs in enumerate(("1", "2", "2")):
+        out = tmp_path / f"b{k}"
+        assert main(["worksheets", SPEC, "--roster", ROSTER, "--out", str(out), "--secret", "same",
+                     "--jobs", jobs]) == 0
+        outs.append({p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()})
+    assert outs[0].keys() == outs[1].keys() and any(str(p).endswith(".pdf") for p in outs[0])
+    for other in outs[1:]:
+        assert [p for p in outs[0] if outs[0][p] != other[p]] == []
