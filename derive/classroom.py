@@ -205,7 +205,8 @@ def build_class(spec: Spec, roster: Roster, out: str | Path, secret: str, *, var
         draws, keys, texs = render_class(spec, roster, secret, variants=variants, templates=templates,
                                               engine=engine, jobs=jobs, progress=progress)
         _write_students(staging, roster, draws, texs)
-        failures = _compile(staging, roster, texs, variants, engine, jobs, progress) if pdf else ()
+        failures = _compile(staging, roster, texs, variants, engine, jobs, progress,
+                            template_assets(templates)) if pdf else ()
         write_atomic(staging / "answer-key.csv", answer_key_csv(roster, keys))
         write_atomic(staging / "answer-key.json", answer_key_json(roster, keys))
         write_atomic(staging / "manifest.json",
@@ -225,7 +226,20 @@ def _write_students(staging: Path, roster: Roster, draws, texs) -> None:
         write_atomic(staging / "students" / sid / f"{v}.tex", tex)
 
 
-def _compile(staging: Path, roster: Roster, texs, variants, engine, jobs, progress):
+ASSET_SUFFIXES = (".png", ".jpg", ".jpeg", ".pdf", ".eps")
+"""Files next to an instructor's templates that TeX may need (a logo)."""
+MAX_ASSET_BYTES = 10 * 2 ** 20
+
+
+def template_assets(templates: Path | None) -> tuple[Path, ...]:
+    """The images beside the templates (not in sub-folders), for \\includegraphics by name."""
+    if templates is None:
+        return ()
+    return tuple(sorted(p for p in Path(templates).iterdir() if p.suffix.lower() in ASSET_SUFFIXES
+                        and p.is_file() and not p.is_symlink() and p.stat().st_size <= MAX_ASSET_BYTES))
+
+
+def _compile(staging: Path, roster: Roster, texs, variants, engine, jobs, progress, assets=()):
     from .pdf import Sheet, compile_sheets
     sheets = [Sheet(f"{sid}/{v}", tex, staging / "students" / sid / f"{v}.pdf")
               for (sid, v), tex in texs.items()]
@@ -235,7 +249,7 @@ def _compile(staging: Path, roster: Roster, texs, variants, engine, jobs, progre
     batch_size = 250 if engine == "lualatex" else 150
     result = compile_sheets(sheets, engine=engine, jobs=jobs, combined=combined, batch_size=batch_size,
                             progress=(lambda d, t: progress("pdf", d, t)) if progress else None,
-                            workdir=staging / ".build")
+                            workdir=staging / ".build", assets=assets)
     shutil.rmtree(staging / ".build", ignore_errors=True)
     return result.failures
 

@@ -118,8 +118,8 @@ def cmd_worksheets(args) -> int:
                          engine=args.engine, force=args.force, progress=TerminalProgress())
     for f in result.failures:
         print(f"derive: sheet {f.key} failed to compile:\n{f.log_excerpt}", file=sys.stderr)
-    made = "sheets" if args.no_pdf else f"sheets and PDFs ({result.engine})"
-    print(f"{result.students} students, {result.sheets} {made} in {result.out}"
+    pdfs = "" if args.no_pdf else f", {result.sheets - len(result.failures)} PDFs ({result.engine})"
+    print(f"{result.students} students, {result.sheets} sheets{pdfs} in {result.out}"
           + (f"; {len(result.failures)} sheets FAILED" if result.failures else ""))
     return 1 if result.failures else 0
 

@@ -115,10 +115,11 @@ def _output_steps(d) -> list[tuple[str, str]]:
     sub = "" if j == 0 else "_j"
     act = ACTIVATIONS[net.activations[-1]]
     yh = rf"\hat{{y}}{sub}"
+    # one output: dL/dŷ = …; several: each dL/dŷ_k = … (never "dL/dŷ_j = dL/dŷ_1")
     steps = [("Differentiate the loss with respect to the output:",
-              rf"\frac{{\partial L}}{{\partial {yh}}} = " + (p(display_form(ch.dL_dyhat[0])) if j == 0 else
+              rf"\frac{{\partial L}}{{\partial {yh}}} = {p(display_form(ch.dL_dyhat[0]))}" if j == 0 else
               r", \quad ".join(rf"\frac{{\partial L}}{{\partial \hat{{y}}_{{{k + 1}}}}} = {p(display_form(e))}"
-                              for k, e in enumerate(ch.dL_dyhat))))]
+                               for k, e in enumerate(ch.dL_dyhat)))]
     if act.derivative is None:
         steps.append(("The softmax couples the outputs: its Jacobian is",
                       r"\frac{\partial \hat{y}_k}{\partial z^{(%d)}_j} = \hat{y}_k\,(\mathbf{1}[k=j] - \hat{y}_j)" % L))
@@ -134,7 +135,7 @@ def _output_steps(d) -> list[tuple[str, str]]:
                       rf"\cdot {act.latex}'\bigl(z^{{({L})}}{sub}\bigr)"))
     for k, closed in enumerate(ch.closed):
         lhs = _vec("delta", L) + ("" if j == 0 else f"_{{{k + 1}}}")
-        words = ("which simplifies to the closed form" + (" (a one-hot label has sum of y_k = 1)"
+        words = ("which simplifies to the closed form" + (" (the labels of a one-hot target sum to 1)"
                  if ch.constraint else "") + (", proved by SymPy:" if ch.proved else ":"))
         mid = "" if act.derivative is None else (
             rf" = {_factor(display_form(ch.dL_dyhat[k]), lay)} \cdot {_factor(ch.jacobian[k][k], lay)}")

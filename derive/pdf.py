@@ -109,7 +109,7 @@ def missing_tex(engine: str) -> str:
 def compile_sheets(sheets: Sequence[Sheet], *, engine: str = "pdflatex", jobs: int = 2,
                    batch_size: int = 50, combined: dict[Path, Sequence[str]] | None = None,
                    progress: Callable[[int, int], None] | None = None,
-                   workdir: Path | None = None) -> CompileResult:
+                   workdir: Path | None = None, assets: Sequence[Path] = ()) -> CompileResult:
     """Compile ``sheets`` to their ``pdf_path`` and write the ``combined`` PDFs.
 
     Sheets with an identical preamble are compiled together in batches of at
@@ -121,6 +121,8 @@ def compile_sheets(sheets: Sequence[Sheet], *, engine: str = "pdflatex", jobs: i
     they come back as :class:`SheetFailure` and every other sheet is still
     written.  Raises :class:`TexError` only when ``engine`` is unknown or not
     installed.  Every PDF is written atomically (temporary file + rename).
+    ``assets`` (a logo, say) are copied next to every TeX run, where TeX finds
+    them by name even with paranoid file access.
     """
     if engine not in ENGINES:
         raise TexError(expected_one_of(engine, ENGINES), key="engine")
@@ -136,7 +138,7 @@ def compile_sheets(sheets: Sequence[Sheet], *, engine: str = "pdflatex", jobs: i
     if workdir is not None:
         Path(workdir).mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="derive-pdf-", dir=workdir) as tmp:
-        runner = _Runner(Path(tmp), engine, progress, len(sheets))
+        runner = _Runner(Path(tmp), engine, progress, len(sheets), tuple(assets))
         runner.run(_plan(sheets, batch_size, jobs), max(1, jobs))
         written = [s.pdf_path for s in sheets if s.key in runner.pages]
         for out, out_keys in (combined or {}).items():
@@ -211,8 +213,9 @@ class _Runner:
     """Runs batch jobs on a thread pool, re-queueing the parts of failed batches."""
 
     def __init__(self, root: Path, engine: str,
-                 progress: Callable[[int, int], None] | None, total: int):
+                 progress: Callable[[int, int], None] | None, total: int, assets: tuple[Path, ...] = ()):
         self.root, self.engine, self.progress, self.total = root, engine, progress, total
+        self.assets = assets
         self.pages: dict[str, tuple[Path, int, int]] = {}
         self.failures: list[SheetFailure] = []
         self.timeouts = 0
@@ -232,6 +235,8 @@ class _Runner:
         self._jobs += 1
         folder = self.root / f"job{self._jobs:05d}"
         folder.mkdir()
+        for asset in self.assets:
+            shutil.copyfile(asset, folder / asset.name)
         patient = self.timeouts < _PATIENCE
         return pool.submit(_run_batch, batch, folder, self.engine, patient)
 

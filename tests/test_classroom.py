@@ -196,9 +196,12 @@ def test_one_failing_sheet_is_named_and_the_others_are_made(tmp_path, capsys, ro
     out = tmp_path / "out"
     status = main(["worksheets", SPEC, "--roster", ROSTER, "--out", str(out), "--secret", "k",
                    "--templates", str(templates), "--variant", "blank"])
-    err = capsys.readouterr().err
+    captured = capsys.readouterr()
+    err = captured.err
     assert status == 1
     assert "s1002/blank" in err and "undefinedmacro" in err
+    n = len(_roster())
+    assert f"{n} sheets, {n - 1} PDFs" in captured.out and "1 sheets FAILED" in captured.out
     assert not (out / "students" / "s1002" / "blank.pdf").exists()
     assert (out / "students" / "s1001" / "blank.pdf").exists()
     assert "s1002" not in text_of(out / "class-blank.pdf")
@@ -280,3 +283,31 @@ def test_two_builds_give_byte_identical_pdfs_whatever_jobs_is(tmp_path):
     assert outs[0].keys() == outs[1].keys() and any(str(p).endswith(".pdf") for p in outs[0])
     for other in outs[1:]:
         assert [p for p in outs[0] if outs[0][p] != other[p]] == []
+
+
+def _png(path, width=8, height=4):
+    """A small solid PNG, written with zlib (no imaging library needed)."""
+    import struct
+    import zlib
+    chunk = lambda kind, data: (struct.pack(">I", len(data)) + kind + data
+                                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+    rows = b"".join(b"\x00" + b"\x20\x60\xc0" * width for _ in range(height))
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+                     + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
+def test_a_logo_next_to_the_templates_appears_on_the_sheet(tmp_path):
+    require("pdflatex")
+    import pikepdf
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    header = Path("templates/header.tex").read_text(encoding="utf-8")
+    (mine / "header.tex").write_text(header.replace(r"{\LARGE\bfseries", r"\includegraphics[height=6mm]{logo.png}\par{\LARGE\bfseries", 1),
+                                     encoding="utf-8")
+    _png(mine / "logo.png")
+    out = tmp_path / "c"
+    assert main(["worksheets", SPEC, "--roster", ROSTER, "--out", str(out), "--secret", "s", "--templates",
+                 str(mine), "--variant", "blank"]) == 0
+    with pikepdf.open(out / "students" / "s1001" / "blank.pdf") as pdf:
+        images = [k for page in pdf.pages for k, v in page.images.items()]
+    assert images, "the logo is on the page"
