@@ -270,11 +270,12 @@ def _geometry(layers: tuple[int, ...], label_w: float, bias_w: float) -> dict:
                        bx=_mm(bias_at.get((l, j), (cx, cy))[0]),
                        by=_mm(bias_at.get((l, j), (cx, cy))[1]))
                   for (l, j), (cx, cy) in centre.items())
-    # A gap with too little room per edge gets no labels (they would be an
-    # unreadable thicket) but a caption naming its matrix above it.
+    # A gap with too little room per edge, or with more edges than a reader
+    # can match to their labels, gets no labels but a caption naming its
+    # matrix (whose values the sheet prints beside the diagram).
     crowded = {l for l in range(1, depth + 1)
-               if dx * max(layers[l - 1], layers[l]) * dy
-               < _AREA_PER_LABEL * layers[l - 1] * layers[l]}
+               if dx * max(layers[l - 1], layers[l]) * dy < _AREA_PER_LABEL * layers[l - 1] * layers[l]
+               or layers[l - 1] * layers[l] > MOST_LABELLED_EDGES}
     edges = tuple(_place_edge_labels(segments, label_w, obstacles, crowded))
     captions = tuple(dict(layer=l, x=_mm(_MARGIN_LEFT + (l - 0.5) * dx), y=_mm(height + 2.0))
                      for l in sorted(crowded))
@@ -338,6 +339,7 @@ def _place_edge_labels(segments, label_w, obstacles, crowded):
         yield edge
 
 
+MOST_LABELLED_EDGES = 9  # a 3-3 gap is read easily; the 12 edges of a 3-4 gap were not
 _AREA_PER_LABEL = 135.0       # mm² of a layer gap each edge label needs to stay readable
 _CLEARANCE = 0.8             # other edges should pass at least this far from a label
 _T_PREFERRED = 0.4            # labels near the source: a fan of edges spreads them

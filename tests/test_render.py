@@ -400,3 +400,12 @@ def test_a_broken_template_is_one_line_naming_its_file_and_line(tmp_path, capsys
     pack = _pack(tmp_path, "broken", "some text", line)
     err = _worksheets(tmp_path, pack, capsys)
     assert f"{pack / 'blank.tex'}:4:" in err and expected in err
+
+
+def test_a_big_gap_is_captioned_not_labelled_edge_by_edge():
+    W1 = [[0.1 * (i + j) for i in range(3)] for j in range(4)]
+    W2 = [[0.2 * (i - j) for i in range(4)] for j in range(3)]
+    d = diagram([3, 4, 3], [W1, W2], None)
+    assert all(e["lx"] is None for e in d["edges"]) and [c["layer"] for c in d["captions"]] == [1, 2]
+    small = diagram([2, 2, 1], [[[0.5, -0.3], [0.8, 0.2]], [[0.7, -0.5]]], None)
+    assert all(e["lx"] is not None for e in small["edges"]) and not small["captions"]

@@ -207,3 +207,11 @@ def _one_hot_sum(expr, ys):
     for group in groups.values():
         expr = expr.subs(group[-1], 1 - sum(group[:-1]))
     return expr
+
+
+def test_the_softmax_derivation_names_each_output_and_prints_no_raw_names():
+    d = derive_network(Network((3, 4, 3), ("sigmoid", "softmax"), "cce"))
+    words = " ".join(w for w, _ in d.steps)
+    assert "y_k" not in words and "_" not in words  # words are text: no TeX-style names in them
+    dL = next(t for w, t in d.steps if w.startswith("Differentiate"))
+    assert dL.startswith(r"\frac{\partial L}{\partial \hat{y}_{1}} =")  # not "dL/dyhat_j = dL/dyhat_1"
