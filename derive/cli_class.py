@@ -127,7 +127,7 @@ def cmd_worksheets(args) -> int:
 def cmd_grade(args) -> int:
     import json
     from .classroom import grade_class
-    from .grade import result_json
+    from .grade import printable, result_json
     spec = load_spec(args.spec)
     roster = load_roster(args.roster)
     if args.key:
@@ -145,7 +145,7 @@ def cmd_grade(args) -> int:
                          carried_weight=args.carried_weight,
                          fewer_decimals_deduction=args.fewer_decimals_deduction, force=args.force)
     for w in result.warnings:
-        print(f"derive: warning: {w}", file=sys.stderr)
+        print(f"derive: warning: {printable(w)}", file=sys.stderr)
     for st in result.students:
         if st.flag:
             print(f"derive: flag: {st.student_id}: {st.flag}", file=sys.stderr)
@@ -165,12 +165,12 @@ def cmd_grade(args) -> int:
 def cmd_verify(args) -> int:
     import json
     from .cli import params_and_data
-    from .grade import read_sheet_answers, result_json, verify
+    from .grade import printable, read_sheet_answers, result_json, verify
     spec = load_spec(args.spec)
     params, data = params_and_data(spec, args)
     sheet = read_sheet_answers(args.answers)
     for w in sheet.warnings:
-        print(f"derive: warning: {w}", file=sys.stderr)
+        print(f"derive: warning: {printable(w)}", file=sys.stderr)
     dec = spec.exercise.decimals
     result = verify(spec.network, params, data, spec.exercise.learning_rate, dec, sheet.answers,
                     tolerance_from(args), rounding=spec.exercise.rounding)
@@ -180,7 +180,7 @@ def cmd_verify(args) -> int:
         width = max(len(r.name) for r in result.results)
         print(f"{'answer':<{width}}  {'given':>12}  {'expected':>12}  status")
         for r in result.results:
-            print(f"{r.name:<{width}}  {r.given:>12}  {format(r.expected, 'f'):>12}  {r.status.value}"
+            print(f"{r.name:<{width}}  {printable(r.given):>12}  {format(r.expected, 'f'):>12}  {r.status.value}"
                   + (f"  ({r.mistake})" if r.mistake else "") + (f"  [{r.note}]" if r.note else ""))
         print(f"{result.score:g} of {result.max:g}")
     ok = all(r.status.value in ("correct", "carried") for r in result.results)

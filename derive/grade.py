@@ -28,6 +28,7 @@ import math
 import os
 import re
 import tempfile
+import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -41,7 +42,7 @@ from .errors import AnswersError, OutputError, did_you_mean
 from .mistakes import MISTAKES, alternative_routes, mistake_id, mistaken_values
 from .numeric import (Key, Undefined, evaluate_exact, exact_givens, format_number, quantize, round_half_up, rounded,
                       rounded_chain, show, value_of)
-from .spec import Data, Network, Params, read_csv_text
+from .spec import Data, Network, Params, read_text
 from .symbolic import Graph, build_graph
 from .tables import csv_text, write_atomic
 
@@ -59,7 +60,11 @@ _TYPED = str.maketrans({
     "\u2212": "-", "\u2013": "-", "\u2012": "-", "\u2010": "-", "\u2011": "-", "\ufe63": "-",
     **{chr(0xFF10 + d): str(d) for d in range(10)},  # full-width forms from East Asian keyboards
     "\uff0d": "-", "\uff0b": "+", "\uff0e": ".", "\uff0c": ",", "\uff45": "e", "\uff25": "E",
+    **{chr(0x0660 + d): str(d) for d in range(10)},  # Arabic-Indic digits
+    **{chr(0x06F0 + d): str(d) for d in range(10)},  # Eastern Arabic-Indic (Persian, Urdu)
+    "\u066b": ".", "\u066c": ",",                    # Arabic decimal and thousands separators
 })
+_THOUSANDS = re.compile(r"[+-]?[1-9][0-9]{0,2},[0-9]{3}")  # 1,234: 1.234 or 1234?
 _NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _SIGN_SPACE = re.compile(r"^([+-])\s+")
 _MAX_LENGTH = 100
@@ -89,6 +94,9 @@ def parse_typed(text: str) -> Decimal | None | Unparseable:
     if "," in s:
         if "." in s or s.count(",") > 1:
             return Unparseable(str(text), "more than one decimal separator")
+        if _THOUSANDS.fullmatch(s):  # never guess: a misread number is worse than a question
+            return Unparseable(str(text), "ambiguous: a thousands separator or a decimal comma? "
+                                          "type it with a decimal point")
         s = s.replace(",", ".")
     if not _NUMBER.fullmatch(s):
         return Unparseable(str(text), "not a number")
@@ -586,7 +594,7 @@ def read_answers(path: str | Path, *, roster: Iterable[str] | None = None,
     :class:`~derive.errors.AnswersError` only when the file cannot be read at all.
     """
     path = str(path)
-    text = read_csv_text(path, AnswersError)
+    text = read_text(path, AnswersError)
     rows = _rows(text, path, _delimiter(text))
     if not rows:
         raise AnswersError("empty file; expected a header starting with student_id", file=path, line=1)
@@ -686,7 +694,7 @@ def _read_long(path, header, rows, expected):
 def read_sheet_answers(path: str | Path) -> SheetAnswers:
     """Read one sheet's answers: rows ``name,value`` (header optional) or one wide row under a header."""
     path = str(path)
-    text = read_csv_text(path, AnswersError)
+    text = read_text(path, AnswersError)
     rows = _rows(text, path, _sheet_delimiter(text))
     if not rows:
         raise AnswersError("empty file; expected rows of name,value", file=path, line=1)
@@ -881,11 +889,21 @@ def _grades_csv(students: list[GradedStudent], columns: list[str]) -> str:
     return csv_text(rows)
 
 
+def printable(text: str) -> str:
+    """Echoed input without control characters or bidi overrides (no terminal escapes, no spoofing)."""
+    return "".join(ch for ch in str(text) if unicodedata.category(ch) != "Cc" and ch not in _BIDI)
+
+
+_BIDI = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
 def _md(text: str) -> str:
-    """Text safe inside a Markdown table cell."""
-    text = re.sub(r"\s+", " ", text).strip()
-    return (text.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;")
-            .replace("`", "\\`").replace("*", "\\*").replace("_", "\\_")) or " "
+    """Text safe inside a Markdown table cell: nothing in it is a link, an image or markup."""
+    text = re.sub(r"\s+", " ", printable(text)).strip()
+    for ch in "\\`*_[]()!<>#~":
+        text = text.replace(ch, "\\" + ch)
+    text = text.replace("|", "\\|").replace("://", ":\u200b//")  # no bare URL becomes a link
+    return text or " "
 
 
 def _feedback(s: GradedStudent, decimals: int, tol: Tolerance, carried_weight: float) -> str:

@@ -407,13 +407,7 @@ def parse_spec(text: str, path: str = "<spec>") -> Spec:
 
 def load_spec(path: str | Path) -> Spec:
     """Read and validate a worksheet spec file."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SpecError("no such file", file=str(path)) from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise SpecError(f"cannot read: {e}", file=str(path)) from e
-    return parse_spec(text, str(path))
+    return parse_spec(read_text(path, SpecError), str(path))
 
 
 def params_from_dict(values: dict, spec: Spec, where: str) -> Params:
@@ -455,10 +449,22 @@ def load_params_json(path: str | Path, spec: Spec) -> tuple[Params, Data]:
 
 import csv  # noqa: E402
 import io  # noqa: E402
+import unicodedata  # noqa: E402
 
 from .errors import RosterError  # noqa: E402
 
 _SAFE_ID = re.compile(r"^[\w@+.\-]+$")
+_RESERVED = re.compile(r"^(con|prn|aux|nul|com[0-9]|lpt[0-9])(\..*)?$", re.IGNORECASE)  # Windows devices
+MAX_ID_BYTES = 100
+
+# Letters of other scripts that print like Latin ones: an id must not differ from another only by these.
+_LOOKALIKE = str.maketrans("аеорсухіјѕԁһӏАВЕКМНОРСТХІЈЅαβεικνορτυχΑΒΕΖΗΙΚΜΝΟΡΤΥΧ",
+                           "aeopcyxijsdhlABEKMHOPCTXIJSabeiknoptuxABEZHIKMNOPTYX")
+
+
+def _lookalike_key(sid: str) -> str:
+    """What two ids that print alike (case, full-width forms, Cyrillic or Greek look-alikes) share."""
+    return unicodedata.normalize("NFKC", sid).casefold().translate(_LOOKALIKE).casefold()
 
 
 @dataclass(frozen=True)
@@ -484,8 +490,8 @@ class Roster:
         return [s.id for s in self.students]
 
 
-def read_csv_text(path: str | Path, error: type) -> str:
-    """A CSV file's text, UTF-8 with or without BOM; a bad byte names its line."""
+def read_text(path: str | Path, error: type) -> str:
+    """A spec's or CSV file's text, UTF-8 with or without BOM; a bad byte names its line."""
     try:
         raw = Path(path).read_bytes()
     except FileNotFoundError:
@@ -496,13 +502,13 @@ def read_csv_text(path: str | Path, error: type) -> str:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         line = raw[:e.start].count(b"\n") + 1
-        raise error(f"not UTF-8 text (byte 0x{raw[e.start]:02x}); save the file as CSV UTF-8",
+        raise error(f"not UTF-8 text (byte 0x{raw[e.start]:02x}); save the file as UTF-8",
                     file=str(path), line=line) from None
 
 
 def load_roster(path: str | Path) -> Roster:
     """Read a roster CSV with a header naming ``student_id`` and ``name`` columns."""
-    text = read_csv_text(path, RosterError)
+    text = read_text(path, RosterError)
     rows = list(csv.reader(io.StringIO(text, newline="")))
     if not rows:
         raise RosterError("empty file; expected a header with student_id and name", file=str(path), line=1)
@@ -513,25 +519,55 @@ def load_roster(path: str | Path) -> Roster:
                               + did_you_mean(column, header), file=str(path), line=1, key="header")
     i_id, i_name = header.index("student_id"), header.index("name")
     students, seen = [], {}
-    for n, row in enumerate(rows[1:], start=2):
+    for n, row in _lines(text, path):
         if not any(cell.strip() for cell in row):
             continue  # blank lines, as spreadsheets leave them
-        sid = row[i_id].strip() if i_id < len(row) else ""
+        _check_row(path, n, row, header)
+        sid = unicodedata.normalize("NFC", row[i_id].strip()) if i_id < len(row) else ""
         name = row[i_name].strip() if i_name < len(row) else ""
         _check_student(path, n, sid, seen)
-        seen[sid] = n
+        seen[_lookalike_key(sid)] = (n, sid)
         students.append(Student(sid, name, n))
     if not students:
         raise RosterError("no students; expected one row per student after the header", file=str(path), line=2)
     return Roster(str(path), tuple(students))
 
 
+def _lines(text: str, path):
+    """(line number, cells) of each row after the header; a row that runs over several lines
+    (an unclosed quote swallowing the rows after it) is an error naming where it starts."""
+    reader = csv.reader(io.StringIO(text, newline=""))
+    next(reader, None)
+    line = reader.line_num + 1
+    for row in reader:
+        if reader.line_num > line and any("\n" in c or "\r" in c for c in row):
+            raise RosterError(f"a quote opened on this line is not closed (the cell runs to line "
+                              f"{reader.line_num}); expected one student per line", file=str(path), line=line)
+        yield line, row
+        line = reader.line_num + 1
+
+
+def _check_row(path, n: int, row: list[str], header: list[str]) -> None:
+    extra = row[len(header):]
+    if len(row) < len(header) or any(c.strip() for c in extra):
+        raise RosterError(f"{len(row)} cells but the header has {len(header)}; expected one cell per column "
+                          "(a comma inside a name needs quotes)", file=str(path), line=n)
+
+
 def _check_student(path, n: int, sid: str, seen: dict) -> None:
+    where = dict(file=str(path), line=n, key="student_id")
     if not sid:
-        raise RosterError("empty student_id", file=str(path), line=n, key="student_id")
-    if sid in seen:
-        raise RosterError(f'duplicate student_id "{sid}" (first on line {seen[sid]})',
-                          file=str(path), line=n, key="student_id")
-    if not _SAFE_ID.match(sid) or sid in (".", ".."):
-        raise RosterError(f'expected a student_id of letters, digits and - _ . @ + (it names a folder); '
-                          f'got "{sid}"', file=str(path), line=n, key="student_id")
+        raise RosterError("empty student_id", **where)
+    other = seen.get(_lookalike_key(sid))
+    if other is not None:
+        first, before = other
+        what = "duplicate" if before == sid else "look-alike"
+        raise RosterError(f'{what} student_id "{sid}" (first on line {first}' + (
+            f' as "{before}": the two print alike, or differ only in case, which folders on macOS and '
+            "Windows ignore)" if before != sid else ")"), **where)
+    if not _SAFE_ID.match(sid) or sid.startswith(".") or _RESERVED.match(sid):
+        raise RosterError(f'expected a student_id of letters, digits and - _ . @ + that does not start with '
+                          f'a dot and is no Windows device name (it names a folder); got "{sid}"', **where)
+    if len(sid.encode("utf-8")) > MAX_ID_BYTES:
+        raise RosterError(f"expected a student_id of at most {MAX_ID_BYTES} bytes (it names a folder); "
+                          f"got {len(sid.encode('utf-8'))}", **where)

@@ -160,13 +160,19 @@ def _closed_form(dL: sp.Expr, g_prime: sp.Expr, y: tuple, yhat: tuple, loss: str
 
     Keeps the product ∂L/∂ŷ · g′ when nothing cancels, else the cancelled
     form, whichever is shorter; for a one-hot label uses Σ_k y_k = 1.
+    A product in one output (an elementwise activation) is factored; one that
+    couples every output (softmax) only has its common terms taken out:
+    multivariate factoring uses random evaluation points, and some draws of
+    them took minutes (seen in the test suite, never in isolation).
     """
     product = dL * g_prime
-    cancelled = sp.factor(sp.cancel(sp.together(product)))
     if LOSSES[loss].targets == "distribution":
         # Σ_k y_k multiplies ŷ_j after collecting; a one-hot label makes it 1
         cancelled = sp.collect(sp.expand(product), list(yhat)).subs(sp.Add(*y), 1)
         return sp.factor_terms(cancelled)
+    coupled = len(product.free_symbols & set(yhat)) > 1
+    cancelled = sp.cancel(sp.together(product))
+    cancelled = sp.factor_terms(cancelled) if coupled else sp.factor(cancelled)
     return min((product, cancelled), key=sp.count_ops)
 
 

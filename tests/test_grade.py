@@ -58,7 +58,7 @@ def test_parse_number_empty_is_missing(text):
 
 @pytest.mark.parametrize("text", ["abc", "1.2.3", "nan", "NaN", "inf", "-inf", "Infinity", "0,1,2",
                                   "1,000.5", "1_000", "0x10", "1e999", "½", "0.5²", "--1", "1 000",
-                                  "e5", ".", "-", "1e", "\u0661\u0662"])
+                                  "e5", ".", "-", "1e"])  # Arabic-Indic digits are read: see below
 def test_parse_number_rejects_anything_else(text):
     assert isinstance(parse_number(text), Unparseable)
 
@@ -518,3 +518,34 @@ def test_a_batch_is_graded_with_carried_errors():
     assert st_["dW2_1_2"] == st_["new_W2_1_2"] == "carried"
     assert st_["a1_2_s2"] == "correct"
     assert r.score == r.max - 1
+
+
+# --- hostile or ambiguous typing ------------------------------------------------------------
+
+@pytest.mark.parametrize("text", ["1,234", "-12,345", "123,456"])
+def test_a_thousands_separator_is_never_guessed(text):
+    got = parse_number(text)
+    assert isinstance(got, Unparseable) and "ambiguous" in got.reason
+
+
+@pytest.mark.parametrize("text,value", [("0,234", 0.234), ("12,5", 12.5), ("1,2345", 1.2345),
+                                        ("\u0661\u066b\u0665", 1.5), ("\u06f3\u066b\u06f1\u06f4", 3.14),
+                                        ("\u2212 0.5", -0.5), ("\u22120", 0.0)])
+def test_decimal_commas_and_arabic_indic_digits_are_read(text, value):
+    assert parse_number(text) == value
+
+
+def test_feedback_renders_student_input_as_literal_text(tmp_path):
+    from derive.grade import _md, printable
+    cell = _md("[click](http://evil.example/) ![img](http://evil.example/x.png) http://evil.example <b>")
+    assert "](" not in cell and "![" not in cell and "http://" not in cell and "<b>" not in cell
+    assert printable("0.5\x1b[2J\u202e") == "0.5[2J"
+
+
+def test_verify_does_not_echo_terminal_escapes(tmp_path, capsys):
+    from derive.cli import main
+    answers = tmp_path / "a.csv"
+    answers.write_text("name,value\nz1_1,\x1b[2J0.6\x1b[0m\n", encoding="utf-8")
+    main(["verify", "worksheets/classic-221.toml", "--answers", str(answers)])
+    out = capsys.readouterr()
+    assert "\x1b" not in out.out and "\x1b" not in out.err

@@ -27,6 +27,17 @@ BAD = {
     "bad-encoding-latin1.csv": (3, "not UTF-8"),
     "bad-unsafe-id.csv": (3, "names a folder"),
     "bad-no-students.csv": (2, "no students"),
+    # an unclosed quote swallowed the students after it ("1 students", exit 0)
+    "bad-unclosed-quote.csv": (3, "quote opened on this line is not closed"),
+    "bad-too-many-cells.csv": (3, "3 cells but the header has 2"),
+    # ids that print alike, or differ only in case (one folder on macOS and Windows)
+    "bad-case-twins.csv": (3, 'look-alike student_id "ABC" (first on line 2 as "abc"'),
+    "bad-cyrillic-lookalike.csv": (3, 'look-alike student_id "\u0455' + '1001" (first on line 2 as "s1001"'),
+    "bad-fullwidth-lookalike.csv": (3, 'as "s1"'),
+    "bad-nfc-twins.csv": (3, "duplicate student_id"),  # Å typed as one code point, then as A + ring
+    "bad-device-name.csv": (3, 'no Windows device name (it names a folder); got "CON"'),
+    "bad-dot-id.csv": (3, 'does not start with a dot'),
+    "bad-long-id.csv": (3, "at most 100 bytes"),
 }
 
 

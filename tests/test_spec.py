@@ -67,3 +67,18 @@ def test_good_spec_values_are_frozen():
 @pytest.mark.parametrize("path", sorted(Path("worksheets").glob("*.toml")))
 def test_every_shipped_spec_is_valid(path):
     load_spec(path)
+
+
+def test_a_spec_saved_with_a_bom_is_read(tmp_path):
+    f = tmp_path / "bom.toml"
+    f.write_bytes(b"\xef\xbb\xbf" + Path("worksheets/classic-221.toml").read_bytes())
+    assert load_spec(f).network.layers == (2, 2, 1)
+
+
+def test_a_spec_not_in_utf8_is_one_located_line(tmp_path, capsys):
+    f = tmp_path / "latin1.toml"
+    text = Path("worksheets/classic-221.toml").read_text(encoding="utf-8")
+    f.write_bytes(("# Übung\n" + text).encode("latin-1"))
+    assert main(["solve", str(f)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"derive: {f}:1: not UTF-8") and len(err.strip().splitlines()) == 1
