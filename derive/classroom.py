@@ -11,6 +11,8 @@ import json
 import multiprocessing as mp
 import os
 import shutil
+import signal
+import sys
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
@@ -150,13 +152,31 @@ def _first_draws(spec, roster, secret, variants, templates, engine, jobs, report
     build_graph(spec.network, spec.data.size)  # warm the caches once; forked workers inherit them
     work = [(spec, s, secret, variants, templates, engine) for s in roster.students]
     context = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
-    with ProcessPoolExecutor(jobs, mp_context=context) as pool:
+    pool = ProcessPoolExecutor(jobs, mp_context=context, initializer=_die_with_parent, initargs=(os.getpid(),))
+    try:
         chunk = max(1, len(work) // (jobs * 8))
         out = []
         for result in pool.map(_first_draw_and_sheets, work, chunksize=chunk):
             out.append(result)
             report(len(out), len(work))
+    finally:  # interrupted: drop the queued work rather than render the rest of the class first
+        pool.shutdown(wait=True, cancel_futures=True)
     return {s.id: r for s, r in zip(roster.students, out)}
+
+
+def _die_with_parent(parent: int) -> None:
+    """A pool worker's first act: ask the kernel to kill it when its parent dies, even by SIGKILL.
+
+    Otherwise a killed run leaves its workers holding the caller's stdout and
+    stderr (a CI job waiting on them hangs).  Linux only (prctl).
+    """
+    if sys.platform.startswith("linux"):
+        import ctypes
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
+    for s in (signal.SIGTERM, signal.SIGHUP):  # the parent handles these and stops the pool
+        signal.signal(s, signal.SIG_DFL)
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os._exit(1)
 
 
 def render_class(spec: Spec, roster: Roster, secret: str, *, variants=VARIANTS,

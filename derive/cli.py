@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 from typing import Sequence
 
@@ -212,10 +213,26 @@ def cmd_train(args) -> int:
 COMMANDS = {"formulas": cmd_formulas, "solve": cmd_solve, "check": cmd_check, "train": cmd_train}
 
 
+class Stopped(Exception):
+    """SIGTERM or SIGHUP arrived: unwind like Ctrl-C, so every half-made folder is removed."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _stop(signum, frame):
+    raise Stopped(signum)
+
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``derive``; returns the exit status."""
     args = _parser().parse_args(argv)
     from .cli_class import CLASS_COMMANDS
+    previous = {s: signal.signal(s, _stop) for s in STOP_SIGNALS}
     try:
         return {**COMMANDS, **CLASS_COMMANDS}[args.command](args)
     except DeriveError as e:
@@ -224,6 +241,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("derive: interrupted", file=sys.stderr)
         return 130
+    except Stopped as e:
+        print(f"derive: stopped by {signal.Signals(e.signum).name}", file=sys.stderr)
+        return 128 + e.signum
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
