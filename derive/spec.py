@@ -21,6 +21,16 @@ Matrix = tuple[tuple[float, ...], ...]
 Vector = tuple[float, ...]
 
 SECTIONS = ("forward", "loss", "backward", "update")
+
+# A worksheet's size, with room to spare: past these a sheet is no longer worked by hand, and
+# the run would take minutes or gigabytes (measured: [200, 200, 1] sheets took over a minute).
+MAX_UNITS = 32          # units in one layer
+MAX_DEPTH = 6           # layers with weights
+MAX_WEIGHTS = 1024      # weights in the whole network
+MAX_EXAMPLES = 64       # examples in a batch
+MAX_GRID_POINTS = 10_000
+MAX_MAGNITUDE = 1e6     # any given or drawn value
+MAX_TEXT = {"title": 200, "course": 200, "date": 100, "instructions": 2000}
 ROUNDING_RULES = ("carry", "exact")
 
 
@@ -193,13 +203,21 @@ class _Reader:
 
 def _number(r: _Reader, table: str, key: str, value: Any, sub: str = "") -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise r.fail(table, key, f"expected a number; got {value!r}", sub)
+        raise r.fail(table, key, f"expected a number; got {_short(value)}", sub)
+    if abs(value) > MAX_MAGNITUDE:
+        raise r.fail(table, key, f"expected a number of at most {MAX_MAGNITUDE:g} in size; got {value:g}", sub)
     return float(value)
+
+
+def _short(value: Any, most: int = 60) -> str:
+    """A value for an error line, cut short (a hostile value can be huge)."""
+    text = repr(value)
+    return text if len(text) <= most else text[:most] + "…"
 
 
 def _vector(r: _Reader, table: str, key: str, value: Any, n: int, what: str) -> Vector:
     if not isinstance(value, list) or len(value) != n:
-        raise r.fail(table, key, f"expected {what}: a list of {n} numbers; got {value!r}")
+        raise r.fail(table, key, f"expected {what}: a list of {n} numbers; got {_short(value)}")
     return tuple(_number(r, table, key, v, f"[{i}]") for i, v in enumerate(value))
 
 
@@ -208,7 +226,7 @@ def _matrix(r: _Reader, table: str, key: str, value: Any, rows: int, cols: int, 
                 and all(isinstance(row, list) and len(row) == cols for row in value))
     if not shape_ok:
         raise r.fail(table, key, f"expected {what}: {rows} rows of {cols} numbers "
-                     f"(shape {rows}×{cols}); got {value!r}")
+                     f"(shape {rows}×{cols}); got {_short(value)}")
     return tuple(tuple(_number(r, table, key, v, f"[{i}][{j}]") for j, v in enumerate(row))
                  for i, row in enumerate(value))
 
@@ -227,13 +245,17 @@ def _network(r: _Reader, t: dict) -> Network:
     if (not isinstance(layers, list) or len(layers) < 2
             or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in layers)):
         raise r.fail("network", "layers", "expected a list of at least 2 positive whole numbers "
-                     f"(input width, hidden widths…, output width); got {layers!r}")
+                     f"(input width, hidden widths…, output width); got {_short(layers)}")
+    weights = sum(a * b for a, b in zip(layers, layers[1:]))
+    if max(layers) > MAX_UNITS or len(layers) - 1 > MAX_DEPTH or weights > MAX_WEIGHTS:
+        raise r.fail("network", "layers", f"expected a worksheet's size: at most {MAX_UNITS} units a layer, "
+                     f"{MAX_DEPTH} layers with weights and {MAX_WEIGHTS} weights; got {_short(layers)}")
     acts = t["activations"]
     if not isinstance(acts, list) or len(acts) != len(layers) - 1:
         raise r.fail("network", "activations", f"expected a list of {len(layers) - 1} activations, "
-                     f"one per layer after the input; got {acts!r}")
+                     f"one per layer after the input; got {_short(acts)}")
     for i, a in enumerate(acts):
-        if a not in ACTIVATIONS:
+        if not isinstance(a, str) or a not in ACTIVATIONS:
             raise r.fail("network", "activations", expected_one_of(a, ACTIVATIONS), f"[{i}]")
         if ACTIVATIONS[a].output_only and i != len(acts) - 1:
             raise r.fail("network", "activations", "softmax is allowed only on the output layer; "
@@ -242,7 +264,7 @@ def _network(r: _Reader, t: dict) -> Network:
         raise r.fail("network", "layers", "expected at least 2 output units for a softmax output; "
                      f"got {layers[-1]}")
     loss = t["loss"]
-    if loss not in LOSSES:
+    if not isinstance(loss, str) or loss not in LOSSES:
         raise r.fail("network", "loss", expected_one_of(loss, LOSSES))
     needs = LOSSES[loss].outputs
     if needs and acts[-1] not in needs:
@@ -255,6 +277,8 @@ def _network(r: _Reader, t: dict) -> Network:
 
 
 def _examples(r: _Reader, key: str, value: Any, n: int, what: str) -> Matrix:
+    if isinstance(value, list) and len(value) > MAX_EXAMPLES:
+        raise r.fail("data", key, f"expected at most {MAX_EXAMPLES} examples; got {len(value)}")
     if isinstance(value, list) and value and all(isinstance(v, list) for v in value):
         return tuple(_vector(r, "data", key, v, n, what) for v in value)
     return (_vector(r, "data", key, value, n, what),)
@@ -314,7 +338,7 @@ def _exercise(r: _Reader, t: dict) -> Exercise:
     r.check_keys("exercise", t, ("sections", "learning_rate", "decimals", "rounding"))
     sections = t.get("sections", list(SECTIONS))
     if not isinstance(sections, list) or not sections:
-        raise r.fail("exercise", "sections", f"expected a list from {', '.join(SECTIONS)}; got {sections!r}")
+        raise r.fail("exercise", "sections", f"expected a list from {', '.join(SECTIONS)}; got {_short(sections)}")
     for i, s in enumerate(sections):
         if s not in SECTIONS:
             raise r.fail("exercise", "sections", expected_one_of(s, SECTIONS), f"[{i}]")
@@ -323,7 +347,7 @@ def _exercise(r: _Reader, t: dict) -> Exercise:
         raise r.fail("exercise", "learning_rate", f"expected a positive number; got {lr}")
     decimals = t.get("decimals", 4)
     if isinstance(decimals, bool) or not isinstance(decimals, int) or not 1 <= decimals <= 10:
-        raise r.fail("exercise", "decimals", f"expected a whole number from 1 to 10; got {decimals!r}")
+        raise r.fail("exercise", "decimals", f"expected a whole number from 1 to 10; got {_short(decimals)}")
     rounding = t.get("rounding", "carry")
     if rounding not in ROUNDING_RULES:
         raise r.fail("exercise", "rounding", expected_one_of(rounding, ROUNDING_RULES))
@@ -332,10 +356,13 @@ def _exercise(r: _Reader, t: dict) -> Exercise:
 
 def _grid(r: _Reader, key: str, t: Any) -> Grid:
     if not isinstance(t, dict):
-        raise r.fail("random", key, f"expected {{ low = …, high = …, step = … }}; got {t!r}")
+        raise r.fail("random", key, f"expected {{ low = …, high = …, step = … }}; got {_short(t)}")
     r.check_keys("random", {f"{key}.{k}": v for k, v in t.items()},
                  tuple(f"{key}.{k}" for k in ("low", "high", "step")))
     low, high, step = (_number(r, "random", key, t.get(k), f".{k}") for k in ("low", "high", "step"))
+    if low < high and step > 0 and (high - low) / step > MAX_GRID_POINTS:
+        raise r.fail("random", key, f"expected at most {MAX_GRID_POINTS} grid points; got low={low:g}, "
+                     f"high={high:g}, step={step:g}")
     if not (low < high and step > 0) or not Grid(low, high, step).values():
         raise r.fail("random", key, f"expected low < high and step > 0 giving non-zero values; "
                      f"got low={low}, high={high}, step={step}")
@@ -357,9 +384,9 @@ def _targets(r: _Reader, value: Any, net: Network) -> tuple[float, ...] | str:
             raise r.fail("random", "targets", "a one-hot target needs at least 2 output units")
         return value
     if kind == "distribution":
-        raise r.fail("random", "targets", f'expected "one-hot" for "{net.loss}"; got {value!r}')
+        raise r.fail("random", "targets", f'expected "one-hot" for "{net.loss}"; got {_short(value)}')
     if not isinstance(value, list) or not value:
-        raise r.fail("random", "targets", f'expected a list of values to draw from, or "one-hot"; got {value!r}')
+        raise r.fail("random", "targets", f'expected a list of values to draw from, or "one-hot"; got {_short(value)}')
     values = tuple(_number(r, "random", "targets", v, f"[{i}]") for i, v in enumerate(value))
     if kind == "unit" and any(not 0 <= v <= 1 for v in values):
         raise r.fail("random", "targets", f'expected values between 0 and 1 for "{net.loss}"; got {list(values)}')
@@ -369,7 +396,9 @@ def _targets(r: _Reader, value: Any, net: Network) -> tuple[float, ...] | str:
 def _text(r: _Reader, doc: dict, key: str, default: str) -> str:
     value = doc.get(key, default)
     if not isinstance(value, str):
-        raise r.fail("", key, f"expected a string; got {value!r}")
+        raise r.fail("", key, f"expected a string; got {_short(value)}")
+    if len(value) > MAX_TEXT[key]:
+        raise r.fail("", key, f"expected at most {MAX_TEXT[key]} characters; got {len(value)}")
     return value
 
 

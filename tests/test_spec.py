@@ -82,3 +82,33 @@ def test_a_spec_not_in_utf8_is_one_located_line(tmp_path, capsys):
     assert main(["solve", str(f)]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"derive: {f}:1: not UTF-8") and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("change,fragment", [
+    (("[network]", "layers = [2, 2, 1]", "layers = [2, 9223372036854775807, 1]"), "a worksheet's size"),
+    (("[network]", "layers = [2, 2, 1]", "layers = [1000, 1000, 1]"), "a worksheet's size"),
+    (("[network]", 'loss = "bce"', "loss = []"), "expected one of"),
+    (("[network]", 'activations = ["sigmoid", "sigmoid"]', 'activations = [{}, "sigmoid"]'), "expected one of"),
+    (("[params]", "b2 = [0.2]", "b2 = [1e300]"), "at most 1e+06 in size"),
+    (("title", 'title = "', 'title = "' + "x" * 300000), "at most 200 characters"),
+])
+def test_the_audits_tracebacks_are_one_located_line(change, fragment, capsys, tmp_path):
+    _, old, new = change
+    text = Path("worksheets/classic-221.toml").read_text(encoding="utf-8")
+    assert old in text
+    f = tmp_path / "s.toml"
+    f.write_text(text.replace(old, new, 1), encoding="utf-8")
+    assert main(["solve", str(f)]) == 2
+    err = capsys.readouterr().err
+    assert fragment in err and len(err.strip().splitlines()) == 1 and len(err) < 400, err
+
+
+@pytest.mark.parametrize("grid", ["{ low = -1.0, high = 1.0, step = 1e-308 }", "{ low = -1.0, high = 1e308, step = 0.1 }",
+                                  "{ low = -1.0, high = 1.0, step = 1e-9 }"])
+def test_a_grid_too_fine_or_too_wide_is_refused_at_once(grid, capsys, tmp_path):
+    text = Path("worksheets/random-221.toml").read_text(encoding="utf-8")
+    f = tmp_path / "s.toml"
+    f.write_text(text.replace("{ low = -1.0, high = 1.0, step = 0.1 }", grid), encoding="utf-8")
+    assert main(["solve", str(f), "--seed", "1"]) == 2
+    err = capsys.readouterr().err
+    assert ("grid points" in err or "in size" in err) and len(err.strip().splitlines()) == 1
