@@ -15,10 +15,11 @@ import signal
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from contextlib import contextmanager
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
 from . import __version__
 from .worked import sheet_context
@@ -65,19 +66,127 @@ def choose_engine(roster: Roster, engine: str = "auto") -> str:
     return engine
 
 
-def _prepare(out: Path, force: bool) -> Path:
-    """A fresh staging folder beside ``out``; refuses an existing ``out`` without force."""
-    if out.exists() and not force:
-        raise OutputError("exists; choose another --out or pass --force to replace it", file=str(out))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = out.with_name(f".{out.name}.partial-{os.getpid()}")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir()
-    return staging
+MARKER = ".derive-output"
+"""A file in every folder derive makes: --force replaces only such a folder."""
+
+
+@contextmanager
+def output_folder(out: Path, force: bool, inputs: Iterable[str | Path | None] = ()):
+    """A staging folder for ``out``, swapped into place whole when the block ends without error.
+
+    Refused: an existing ``out`` without ``force``; with it, one derive did not
+    make, or one that holds this run's inputs or the current folder.  A lock
+    beside ``out`` keeps two runs from writing it at once; stale staging or
+    replaced folders of killed runs are removed, or restored when ``out`` is gone.
+    """
+    out = Path(out)
+    try:
+        _check_out(out, force, [Path(p) for p in inputs if p], exists_ok=True)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with _locked(out):
+            _recover(out)  # first: a folder put back from a killed swap is then never replaced unasked
+            _check_out(out, force, [])
+            staging = out.with_name(f".{out.name}.partial-{os.getpid()}")
+            shutil.rmtree(staging, ignore_errors=True)
+            staging.mkdir()
+            try:
+                yield staging
+                (staging / MARKER).write_text(f"made by derive {__version__}\n", encoding="utf-8")
+                _publish(staging, out)
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
+    except OSError as e:
+        raise OutputError(f"cannot write: {e.strerror or e}", file=str(out)) from e
+
+
+def _check_out(out: Path, force: bool, inputs: list[Path], exists_ok: bool = False) -> None:
+    where = out.resolve()
+    here = Path.cwd().resolve()
+    if where == here or where in here.parents:
+        raise OutputError("holds the current folder; choose a new folder for --out", file=str(out))
+    for p in inputs:
+        if where in p.resolve().parents:
+            raise OutputError(f"holds {p}, an input of this run; choose another --out", file=str(out))
+    if (out.exists() or out.is_symlink()) and not exists_ok:
+        if not force:
+            raise OutputError("exists; choose another --out or pass --force to replace it", file=str(out))
+        if not out.is_dir() or not _made_by_derive(out):
+            raise OutputError("exists and was not made by derive; it is not replaced, even with --force",
+                              file=str(out))
+
+
+def _made_by_derive(folder: Path) -> bool:
+    """Its marker, or the files of a folder an earlier derive made (a manifest, or graded files)."""
+    if (folder / MARKER).is_file():
+        return True
+    try:
+        if "derive_version" in json.loads((folder / "manifest.json").read_text(encoding="utf-8")):
+            return True
+    except (OSError, ValueError):
+        pass
+    return (folder / "grades.csv").is_file() and (folder / "summary.md").is_file()
+
+
+@contextmanager
+def _locked(out: Path):
+    """A lock file beside ``out`` holding this run's pid; a lock whose run is gone is taken over."""
+    lock = out.with_name(f".{out.name}.lock")
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            break
+        except FileExistsError:
+            holder = _pid_in(lock)
+            if holder and _alive(holder):
+                raise OutputError(f"another derive run (pid {holder}) is writing this folder; wait for it "
+                                  f"or stop it (or remove {lock.name} if it is gone)", file=str(out)) from None
+            lock.unlink(missing_ok=True)
+    else:
+        raise OutputError(f"cannot take the lock {lock.name}", file=str(out))
+    try:
+        os.write(fd, str(os.getpid()).encode())
+        os.close(fd)
+        yield
+    finally:
+        lock.unlink(missing_ok=True)
+
+
+def _pid_in(path: Path) -> int | None:
+    try:
+        text = path.read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return int(text) if text.isdigit() else None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _recover(out: Path) -> None:
+    """Clean up after killed runs: a replaced folder comes back if ``out`` is gone, the rest is removed."""
+    for leftover in sorted(out.parent.glob(f".{out.name}.*-*")):
+        kind, _, pid = leftover.name[len(out.name) + 2:].rpartition("-")
+        if kind not in ("partial", "old") or not pid.isdigit() or _alive(int(pid)):
+            continue
+        if kind == "old" and not out.exists():
+            os.replace(leftover, out)  # killed between the two renames of the swap: the old folder is back
+        else:
+            shutil.rmtree(leftover, ignore_errors=True)
 
 
 def _publish(staging: Path, out: Path) -> None:
-    """Move the finished folder into place, replacing an old one only now."""
+    """Move the finished folder into place, replacing an old one only now.
+
+    Killed between the two renames, the old folder waits as ``.OUT.old-PID``,
+    and the next run into the same parent puts it back (:func:`_recover`).
+    """
     old = out.with_name(f".{out.name}.old-{os.getpid()}")
     if out.exists():
         os.replace(out, old)
@@ -220,8 +329,7 @@ def build_class(spec: Spec, roster: Roster, out: str | Path, secret: str, *, var
         from .errors import TexError
         if not tex_available(engine):
             raise TexError(missing_tex(engine))
-    staging = _prepare(out, force)
-    try:
+    with output_folder(out, force, [spec.path, roster.path, templates]) as staging:
         draws, keys, texs = render_class(spec, roster, secret, variants=variants, templates=templates,
                                               engine=engine, jobs=jobs, progress=progress)
         _write_students(staging, roster, draws, texs)
@@ -231,9 +339,6 @@ def build_class(spec: Spec, roster: Roster, out: str | Path, secret: str, *, var
         write_atomic(staging / "answer-key.json", answer_key_json(roster, keys))
         write_atomic(staging / "manifest.json",
                      manifest_json(spec, roster, draws, secret, engine, variants, failures))
-        _publish(staging, out)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return ClassBuild(out, len(roster.students), len(texs), tuple(failures), engine)
 
 
@@ -402,9 +507,6 @@ def grade_class(spec: Spec, roster: Roster, answers_path: str | Path, out: str |
                         grade_problem, read_answers, write_grades)
     from .randomize import asked_names
     out = Path(out)
-    inputs = {Path(p).resolve() for p in (spec.path, roster.path, answers_path, key) if p}
-    if any(p.parent == out.resolve() and p.name in ("grades.csv", "summary.md") for p in inputs):
-        raise OutputError("would overwrite an input file; choose another --out", file=str(out))
     order_note: list[str] = []
     folder = Path(key).parent if key is not None else Path(class_dir) if class_dir is not None else None
     manifest = check_class(spec, folder, secret) if folder is not None and (
@@ -432,13 +534,9 @@ def grade_class(spec: Spec, roster: Roster, answers_path: str | Path, out: str |
     if manifest is None and not spec.is_fixed():
         order_note += [w for w in [few_match_warning(roster.ids(), keys, given, asked, marking.tolerance)] if w]
     warnings = answers.warnings + tuple(order_note)
-    staging = _prepare(out, force)
-    try:
+    with output_folder(out, force, [spec.path, roster.path, answers_path, key, class_dir]) as staging:
         made = write_grades(staging, graded, decimals=ex.decimals, tolerance=tolerance,
                             carried_weight=carried_weight, warnings=warnings)
-        _publish(staging, out)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return ClassGrades(graded, warnings, tuple(out / p.relative_to(staging) for p in made))
 
 

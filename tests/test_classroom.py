@@ -309,5 +309,78 @@ def test_a_logo_next_to_the_templates_appears_on_the_sheet(tmp_path):
     assert main(["worksheets", SPEC, "--roster", ROSTER, "--out", str(out), "--secret", "s", "--templates",
                  str(mine), "--variant", "blank"]) == 0
     with pikepdf.open(out / "students" / "s1001" / "blank.pdf") as pdf:
-        images = [k for page in pdf.pages for k, v in page.images.items()]
+        images = [i for page in pdf.pages for i in (page.get_images() if hasattr(page, "get_images")
+                                                    else page.images)]
     assert images, "the logo is on the page"
+
+
+# --- output folders are safe -------------------------------------------------------------
+
+def _class(out, *extra, spec=SPEC, roster=ROSTER):
+    return main(["worksheets", str(spec), "--roster", str(roster), "--out", str(out), "--secret", "s",
+                 "--no-pdf", *extra])
+
+
+def _one_line(capsys, fragment):
+    err = capsys.readouterr().err
+    assert fragment in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_force_never_deletes_a_folder_that_holds_the_runs_inputs(tmp_path, capsys):
+    """The audit's reproducer: --out p --force with the spec and roster read from p."""
+    p = tmp_path / "p"
+    p.mkdir()
+    (p / "thesis.tex").write_text("thesis", encoding="utf-8")
+    (p / "spec.toml").write_bytes(Path(SPEC).read_bytes())
+    (p / "roster.csv").write_bytes(Path(ROSTER).read_bytes())
+    assert _class(p, "--force", spec=p / "spec.toml", roster=p / "roster.csv") == 2
+    _one_line(capsys, "an input of this run")
+    assert (p / "thesis.tex").read_text(encoding="utf-8") == "thesis"
+
+
+def test_force_replaces_only_a_folder_derive_made(tmp_path, capsys):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "thesis.tex").write_text("thesis", encoding="utf-8")
+    assert _class(mine, "--force") == 2
+    _one_line(capsys, "not made by derive")
+    assert (mine / "thesis.tex").exists()
+    made = tmp_path / "made"
+    assert _class(made) == 0 and _class(made, "--force") == 0  # derive's own folder: replaced whole
+    capsys.readouterr()
+    assert _class(tmp_path / "made") == 2  # without --force: refused, even for derive's own
+    _one_line(capsys, "exists")
+
+
+def test_unusable_out_folders_are_one_line(tmp_path, capsys, monkeypatch):
+    spec, roster = Path(SPEC).resolve(), Path(ROSTER).resolve()
+    monkeypatch.chdir(tmp_path)
+    assert _class(".", "--force", spec=spec, roster=roster) == 2
+    _one_line(capsys, "holds the current folder")
+    (tmp_path / "file").write_text("x", encoding="utf-8")
+    assert _class(tmp_path / "file" / "sub", spec=spec, roster=roster) == 2
+    _one_line(capsys, "cannot write")
+
+
+def test_a_second_run_into_the_same_folder_waits_for_the_first(tmp_path, capsys):
+    import os
+    out = tmp_path / "out"
+    lock = tmp_path / ".out.lock"
+    lock.write_text(str(os.getpid()), encoding="ascii")  # a live run holds it
+    assert _class(out) == 2
+    _one_line(capsys, f"another derive run (pid {os.getpid()})")
+    lock.write_text("999999999", encoding="ascii")  # a run that is gone: its lock is taken over
+    assert _class(out) == 0 and not lock.exists()
+
+
+def test_a_run_killed_between_the_two_renames_loses_nothing(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert _class(out) == 0
+    key = (out / "answer-key.csv").read_bytes()
+    out.rename(tmp_path / ".out.old-999999999")       # the old class, moved aside ...
+    (tmp_path / ".out.partial-999999999").mkdir()     # ... and the new one never moved in
+    capsys.readouterr()
+    assert _class(out) == 2                           # the next run puts the old class back, and keeps it
+    _one_line(capsys, "exists")
+    assert (out / "answer-key.csv").read_bytes() == key
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
