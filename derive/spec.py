@@ -485,6 +485,8 @@ from .errors import RosterError  # noqa: E402
 _SAFE_ID = re.compile(r"^[\w@+.\-]+$")
 _RESERVED = re.compile(r"^(con|prn|aux|nul|com[0-9]|lpt[0-9])(\..*)?$", re.IGNORECASE)  # Windows devices
 MAX_ID_BYTES = 100
+MAX_NAME = 200         # characters of a name: a 10,000-character one pushed the id off the page
+MAX_STUDENTS = 5000
 
 # Letters of other scripts that print like Latin ones: an id must not differ from another only by these.
 _LOOKALIKE = str.maketrans("аеорсухіјѕԁһӏАВЕКМНОРСТХІЈЅαβεικνορτυχΑΒΕΖΗΙΚΜΝΟΡΤΥΧ",
@@ -554,6 +556,11 @@ def load_roster(path: str | Path) -> Roster:
         _check_row(path, n, row, header)
         sid = unicodedata.normalize("NFC", row[i_id].strip()) if i_id < len(row) else ""
         name = row[i_name].strip() if i_name < len(row) else ""
+        if len(name) > MAX_NAME:
+            raise RosterError(f"expected a name of at most {MAX_NAME} characters; got {len(name)}",
+                              file=str(path), line=n, key="name")
+        if len(students) == MAX_STUDENTS:
+            raise RosterError(f"expected at most {MAX_STUDENTS} students", file=str(path), line=n)
         _check_student(path, n, sid, seen)
         seen[_lookalike_key(sid)] = (n, sid)
         students.append(Student(sid, name, n))

@@ -38,6 +38,7 @@ BAD = {
     "bad-device-name.csv": (3, 'no Windows device name (it names a folder); got "CON"'),
     "bad-dot-id.csv": (3, 'does not start with a dot'),
     "bad-long-id.csv": (3, "at most 100 bytes"),
+    "bad-long-name.csv": (3, "a name of at most 200 characters"),
 }
 
 
