@@ -36,6 +36,11 @@ from typing import Callable, NamedTuple
 PRECISION = 60
 
 
+_GROUPS = {"(": (")", lambda v: v), r"\left(": (r"\right)", lambda v: v), "{": ("}", lambda v: v),
+           r"\left|": (r"\right|", abs)}
+"""Opening token of a group → (its closing token, what the group does to its value)."""
+
+
 class Undefined(ArithmeticError):
     """The line has no value (ln of a number ≤ 0, a division by zero)."""
 
@@ -284,26 +289,12 @@ class _Parser:
         k = self.kind()
         if k == "NUM":
             return Fraction(self.expect("NUM").text)
-        if k == "(":
+        if k in _GROUPS:  # ( … ), \left( … \right), { … }, \left| … \right|
+            close, apply = _GROUPS[k]
             self.i += 1
             v = self.expr()
-            self.expect(")")
-            return v
-        if k == r"\left(":
-            self.i += 1
-            v = self.expr()
-            self.expect(r"\right)")
-            return v
-        if k == "{":
-            self.i += 1
-            v = self.expr()
-            self.expect("}")
-            return v
-        if k == r"\left|":
-            self.i += 1
-            v = self.expr()
-            self.expect(r"\right|")
-            return abs(v)
+            self.expect(close)
+            return apply(v)
         if k == r"\frac":
             self.i += 1
             self.expect("{")
