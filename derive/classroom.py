@@ -26,12 +26,15 @@ from .worked import sheet_context
 from .errors import OutputError, RosterError
 from .numeric import Key, key as exercise_key
 from .symbolic import build_graph
-from .randomize import Draw, draw_class, draw_student, secret_fingerprint, student_seed
+from .randomize import Draw, draw_class, draw_student
+from .secret import matches, secret_check, student_seed
 from .spec import Roster, Spec
-from .tables import csv_text, unsafe_cell, write_atomic
+from .tables import NOTICE_MARK, csv_text, skip_notice, unsafe_cell, write_atomic
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 VARIANTS = ("blank", "solved")
+INSTRUCTOR_ONLY = ("The instructor's file: not to be shared with students. "
+                   "It rebuilds every student's sheet and every answer.")  # no comma: one bare CSV cell
 
 
 @dataclass(frozen=True)
@@ -202,26 +205,31 @@ def params_json(draw: Draw) -> str:
 
 
 def answer_key_csv(roster: Roster, keys: dict[str, Key]) -> str:
-    """student_id, name, then one column per answer name: exactly the strings the solved sheets print."""
+    """A notice line, then student_id, name and one column per answer name: the strings the sheets print."""
     columns = list(next(iter(keys.values())).values)
-    return csv_text([["student_id", "name", *columns],
+    return csv_text([[NOTICE_MARK + INSTRUCTOR_ONLY], ["student_id", "name", *columns],
                      *([s.id, s.name, *(keys[s.id].printed(c) for c in columns)] for s in roster.students)])
 
 
 def answer_key_json(roster: Roster, keys: dict[str, Key]) -> str:
     """The key for programs: each answer's printed value and its value before rounding, to 17 digits."""
-    return json.dumps({s.id: {n: {"printed": keys[s.id].printed(n), "unrounded": float(v)}
-                              for n, v in keys[s.id].unrounded.items()} for s in roster.students},
-                      indent=1, ensure_ascii=False) + "\n"
+    students = {s.id: {n: {"printed": keys[s.id].printed(n), "unrounded": float(v)}
+                       for n, v in keys[s.id].unrounded.items()} for s in roster.students}
+    return json.dumps({"notice": INSTRUCTOR_ONLY, "students": students}, indent=1, ensure_ascii=False) + "\n"
 
 
 def manifest_json(spec: Spec, roster: Roster, draws: dict[str, Draw], secret: str,
                   engine: str, variants, failures=()) -> str:
-    """Everything needed to rebuild any sheet, and nothing secret (no timestamps: deterministic)."""
+    """Everything needed to rebuild any sheet (no timestamps: deterministic).
+
+    The seeds give every answer away, so the file says it is the instructor's.
+    The secret itself is not in it, only a salted, stretched check value.
+    """
     return json.dumps({
+        "notice": INSTRUCTOR_ONLY,
         "derive_version": __version__,
         "spec": {"path": str(spec.path), "fingerprint": spec.fingerprint, "title": spec.title},
-        "secret_fingerprint": secret_fingerprint(secret),
+        "secret_check": None if spec.is_fixed() else secret_check(secret, spec.fingerprint),
         "engine": engine, "variants": list(variants),
         "students": [{"student_id": s.id, "name": s.name, "seed": str(draws[s.id].seed)}  # 64 bits: a string
                      for s in roster.students],
@@ -251,15 +259,16 @@ def _sheets(spec: Spec, student, draw: Draw, variants, templates, engine):
 
 def _first_draw_and_sheets(job):
     """Worker: a student's attempt-0 draw and its sheets (a top-level function, to pickle)."""
-    spec, student, secret, variants, templates, engine = job
-    draw = draw_student(spec, student_seed(secret, student.id))
+    spec, student, seed, variants, templates, engine = job
+    draw = draw_student(spec, seed)
     return draw, *_sheets(spec, student, draw, variants, templates, engine)
 
 
 def _first_draws(spec, roster, secret, variants, templates, engine, jobs, report):
     """Every student's attempt-0 draw and sheets, on ``jobs`` processes."""
     build_graph(spec.network, spec.data.size)  # warm the caches once; forked workers inherit them
-    work = [(spec, s, secret, variants, templates, engine) for s in roster.students]
+    # Seeds, not the secret, go to the workers: the class key is stretched once, here.
+    work = [(spec, s, student_seed(secret, s.id), variants, templates, engine) for s in roster.students]
     context = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
     pool = ProcessPoolExecutor(jobs, mp_context=context, initializer=_die_with_parent, initargs=(os.getpid(),))
     try:
@@ -435,7 +444,8 @@ def _check_key(spec: Spec, key: Path, draws: dict[str, Draw]) -> None:
     """The key must agree with the exercises it sits beside (a stale or edited key is an error)."""
     from .errors import ParamsError
     with open(key, encoding="utf-8-sig", newline="") as f:
-        for line, row in enumerate(csv.DictReader(f), start=2):
+        skipped = skip_notice(f)
+        for line, row in enumerate(csv.DictReader(f), start=2 + skipped):
             d = draws.get(unsafe_cell(row.get("student_id", "")))
             if d is None:
                 continue
@@ -448,12 +458,14 @@ def _check_key(spec: Spec, key: Path, draws: dict[str, Draw]) -> None:
 
 
 def read_manifest(folder: Path) -> dict:
-    """A class folder's manifest.json (its spec, secret fingerprint and seeds)."""
+    """A class folder's manifest.json (its spec, secret check value and seeds)."""
     from .errors import ParamsError
     path = folder / "manifest.json"
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
-        manifest["spec"]["fingerprint"], manifest["secret_fingerprint"], manifest["students"]
+        manifest["spec"]["fingerprint"], manifest["students"]
+        if "secret_check" not in manifest:
+            raise KeyError("secret_check: made by an older derive; make the worksheets again")
     except FileNotFoundError as e:
         raise ParamsError("no manifest.json: expected the folder derive worksheets made", file=str(folder)) from e
     except (OSError, ValueError, KeyError, TypeError) as e:
@@ -470,9 +482,10 @@ def check_class(spec: Spec, folder: Path, secret: str | None) -> dict:
         raise ParamsError(f"the class was made from another spec ({manifest['spec'].get('path')}, fingerprint "
                           f"{manifest['spec']['fingerprint']}; {spec.path} has {spec.fingerprint})",
                           file=path, key="spec")
-    if secret is not None and not spec.is_fixed() and secret_fingerprint(secret) != manifest["secret_fingerprint"]:
-        raise ParamsError("the secret does not match the one the class was made with (its fingerprint "
-                          "differs); check --secret or DERIVE_SECRET", file=path, key="secret_fingerprint")
+    check = manifest["secret_check"]
+    if secret is not None and not spec.is_fixed() and not (isinstance(check, dict) and matches(secret, check)):
+        raise ParamsError("the secret does not match the one the class was made with (its check value "
+                          "differs); check --secret or DERIVE_SECRET", file=path, key="secret_check")
     return manifest
 
 

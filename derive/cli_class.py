@@ -11,6 +11,8 @@ from .spec import load_roster, load_spec
 
 def add_class_commands(sub) -> None:
     """Add the class-level subcommands to the parser."""
+    sub.add_parser("secret", help="print a new strong random secret for a class")
+
     i = sub.add_parser("init", help="write the shipped example specs and rosters into a folder")
     i.add_argument("folder", nargs="?", default=".")
     i.add_argument("--force", action="store_true", help="replace example files already there")
@@ -19,7 +21,10 @@ def add_class_commands(sub) -> None:
     w.add_argument("spec")
     w.add_argument("--roster", required=True, help="CSV with student_id and name columns")
     w.add_argument("--out", required=True, help="output folder (refused if it exists, unless --force)")
-    w.add_argument("--secret", help="instructor's secret (default: $DERIVE_SECRET)")
+    w.add_argument("--secret", help="instructor's secret (default: $DERIVE_SECRET); make one with derive secret")
+    w.add_argument("--secret-file", help="read the secret from this file (kept out of shell history and ps)")
+    w.add_argument("--weak-secret", action="store_true",
+                   help="accept a secret that is easy to guess (students could rebuild each other's sheets)")
     w.add_argument("--variant", choices=["blank", "solved", "both"], default="both")
     w.add_argument("--no-pdf", action="store_true", help="write the .tex sources only")
     w.add_argument("--jobs", type=int, default=os.cpu_count() or 2, help="parallel TeX runs")
@@ -36,6 +41,7 @@ def add_class_commands(sub) -> None:
     g.add_argument("--out", required=True, help="folder for grades.csv, feedback/, summary.md")
     src = g.add_mutually_exclusive_group()
     src.add_argument("--secret", help="the secret the worksheets were made with (default: $DERIVE_SECRET)")
+    src.add_argument("--secret-file", help="read that secret from this file")
     src.add_argument("--key", help="answer-key.csv of the class folder (its students/*/params.json are read)")
     g.add_argument("--class", dest="class_dir", metavar="DIR",
                    help="the class folder derive worksheets made: exercises from its manifest's seeds, "
@@ -77,15 +83,41 @@ def tolerance_from(args):
     return None
 
 
-def secret_for(spec, given: str | None) -> str:
-    """--secret, else $DERIVE_SECRET; required only when the spec leaves values to draw."""
-    secret = given if given is not None else os.environ.get("DERIVE_SECRET")
+def given_secret(args) -> str | None:
+    """--secret, else the first line of --secret-file, else $DERIVE_SECRET, else None."""
+    if args.secret is not None:
+        return args.secret
+    if args.secret_file is not None:
+        try:
+            with open(args.secret_file, encoding="utf-8") as f:
+                line = f.readline(1000).strip()
+        except (OSError, UnicodeDecodeError) as e:
+            raise DeriveError(f"cannot read the secret: {getattr(e, 'strerror', None) or e}",
+                              file=args.secret_file) from e
+        if not line:
+            raise DeriveError("expected the secret on the first line; the file has none", file=args.secret_file)
+        return line
+    return os.environ.get("DERIVE_SECRET")
+
+
+def secret_for(spec, args) -> str:
+    """The secret given (:func:`given_secret`); required only when the spec leaves values to draw."""
+    secret = given_secret(args)
     if secret:
         return secret
     if not spec.is_fixed():
-        raise DeriveError("no secret: pass --secret S or set DERIVE_SECRET (the same secret "
+        raise DeriveError("no secret: pass --secret-file F, --secret S or set DERIVE_SECRET (the same secret "
                           "regenerates every student's sheet)", file=spec.path, key="[random]")
     return ""
+
+
+def refuse_weak(secret: str, source: str) -> None:
+    """A secret a student could guess offline is refused: they would rebuild classmates' sheets."""
+    from .secret import weakness
+    why = weakness(secret)
+    if why:
+        raise DeriveError(f"the secret is too easy to guess: {why}; make one with `derive secret`, "
+                          "or pass --weak-secret to use it anyway", key=source)
 
 
 class TerminalProgress:
@@ -113,7 +145,11 @@ def cmd_worksheets(args) -> int:
     templates = Path(args.templates) if args.templates else None
     if templates is not None and not templates.is_dir():
         raise DeriveError("not a folder", file=args.templates, key="--templates")
-    result = build_class(spec, roster, args.out, secret_for(spec, args.secret), variants=variants,
+    secret = secret_for(spec, args)
+    if secret and not args.weak_secret:
+        refuse_weak(secret, "--secret" if args.secret is not None else
+                    "--secret-file" if args.secret_file is not None else "DERIVE_SECRET")
+    result = build_class(spec, roster, args.out, secret, variants=variants,
                          pdf=not args.no_pdf, jobs=args.jobs, templates=templates,
                          engine=args.engine, force=args.force, progress=TerminalProgress())
     for f in result.failures:
@@ -133,9 +169,9 @@ def cmd_grade(args) -> int:
     if args.key:
         secret = None
     elif args.class_dir:  # the manifest has the seeds; a secret given is checked against it
-        secret = args.secret if args.secret is not None else os.environ.get("DERIVE_SECRET")
+        secret = given_secret(args)
     else:
-        secret = secret_for(spec, args.secret)
+        secret = secret_for(spec, args)
     for option, value in (("--carried-weight", args.carried_weight),
                           ("--fewer-decimals-deduction", args.fewer_decimals_deduction)):
         if not 0 <= value <= 1:
@@ -187,6 +223,12 @@ def cmd_verify(args) -> int:
     return 0 if ok else 1
 
 
+def cmd_secret(args) -> int:
+    from .secret import new_secret
+    print(new_secret())
+    return 0
+
+
 def cmd_init(args) -> int:
     from .classroom import init_examples
     written = init_examples(args.folder, force=args.force)
@@ -194,8 +236,9 @@ def cmd_init(args) -> int:
         print(path)
     spec = next(p for p in written if p.name == "random-221.toml")
     roster = next(p for p in written if p.name == "roster-example.csv")
-    print(f"next: derive worksheets {spec} --roster {roster} --out class --secret YOUR-SECRET")
+    print(f"next: derive secret > class.secret && derive worksheets {spec} --roster {roster} "
+          "--out class --secret-file class.secret")
     return 0
 
 
-CLASS_COMMANDS = {"init": cmd_init, "worksheets": cmd_worksheets, "grade": cmd_grade, "verify": cmd_verify}
+CLASS_COMMANDS = {"secret": cmd_secret, "init": cmd_init, "worksheets": cmd_worksheets, "grade": cmd_grade, "verify": cmd_verify}

@@ -1,14 +1,12 @@
 """Per-student parameter sets: drawn from the student's ID and a secret.
 
-The seed is an HMAC of the student's id under the instructor's secret, so
-the same inputs always give the same sheet and a student cannot compute
-another's.  Draws come from the spec's grid and are redrawn, with the same
+The seed is an HMAC of the student's id under the instructor's secret,
+stretched once per class (:mod:`derive.secret`), so the same inputs always
+give the same sheet and a student cannot compute another's.  Draws come from the spec's grid and are redrawn, with the same
 generator, until the exercise is a good one (see :func:`problems`).
 """
 from __future__ import annotations
 
-import hashlib
-import hmac
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Callable, Mapping
@@ -19,6 +17,7 @@ from . import names
 from .errors import DeriveError
 from .functions import ACTIVATIONS
 from .numeric import Arrays, exact_givens, layer_values, rounded_chain, solve
+from .secret import student_seed  # re-exported: seeds are a draw's input
 from .spec import Data, Grid, Params, Spec
 from .symbolic import build_graph
 
@@ -34,18 +33,6 @@ class Draw:
     seed: int
     params: Params
     data: Data
-
-
-def secret_fingerprint(secret: str) -> str:
-    """A short public fingerprint of the secret, safe to store in the manifest."""
-    return hashlib.sha256(b"derive-secret:" + secret.encode()).hexdigest()[:12]
-
-
-def student_seed(secret: str, student_id: str, attempt: int = 0) -> int:
-    """HMAC-SHA256(secret, id) as a 64-bit seed; ``attempt`` > 0 gives a fresh one."""
-    msg = student_id if attempt == 0 else f"{student_id}#{attempt}"
-    digest = hmac.new(secret.encode(), msg.encode(), hashlib.sha256).digest()
-    return int.from_bytes(digest[:8], "big")
 
 
 def _draw_grid(rng: np.random.Generator, grid: Grid, shape) -> np.ndarray:

@@ -39,6 +39,19 @@ def unsafe_cell(text: str) -> str:
     return text[1:] if text.startswith("'") and text[1:].startswith(FORMULA_START) else text
 
 
+NOTICE_MARK = "# "
+"""The first cell of a notice line above a CSV's header (the key says it is the instructor's)."""
+
+
+def skip_notice(f) -> int:
+    """Step over a notice line at the top of an open CSV file; how many lines were skipped (0 or 1)."""
+    start = f.tell()
+    if f.readline().startswith(NOTICE_MARK):
+        return 1
+    f.seek(start)
+    return 0
+
+
 def csv_text(rows: Iterable[Sequence[object]]) -> str:
     """Rows as CSV text for a spreadsheet: a BOM, commas, one line per row, no live formulas."""
     buf = io.StringIO()

@@ -23,3 +23,12 @@ def require(tool: str) -> None:
 @pytest.fixture
 def root() -> Path:
     return ROOT
+
+
+def key_rows(path) -> list[dict]:
+    """The rows of a class's answer-key.csv, below its notice line (which must be there)."""
+    import csv
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        notice = f.readline()
+        assert notice.startswith("# The instructor's file: not to be shared"), notice
+        return list(csv.DictReader(f))

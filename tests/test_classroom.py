@@ -9,13 +9,14 @@ import numpy as np
 import pytest
 
 import oracle
-from conftest import require
+from conftest import key_rows, require
 from derive.cli import main
 from derive.numeric import format_number, solve
 from derive.spec import load_params_json, load_spec
 
 SPEC = "worksheets/random-221.toml"
 ROSTER = "worksheets/roster-example.csv"
+STRONG = "quartz-lemon-8-otter-vivid-plains"  # what derive secret gives: a strong one
 
 
 def text_of(pdf: Path) -> str:
@@ -29,13 +30,12 @@ def built(tmp_path_factory):
     require("pdflatex")
     require("pdftotext")
     out = tmp_path_factory.mktemp("class") / "out"
-    assert main(["worksheets", SPEC, "--roster", ROSTER, "--out", str(out), "--secret", "s3cret"]) == 0
+    assert main(["worksheets", SPEC, "--roster", ROSTER, "--out", str(out), "--secret", "s3cret", "--weak-secret"]) == 0
     return out
 
 
 def _key(out: Path) -> dict:
-    with open(out / "answer-key.csv", encoding="utf-8-sig") as f:
-        return {row["student_id"]: row for row in csv.DictReader(f)}
+    return {row["student_id"]: row for row in key_rows(out / "answer-key.csv")}
 
 
 def _roster():
@@ -110,12 +110,13 @@ def test_fonts_are_vector(built):
     assert "Type 3" not in fonts and "Type 1" in fonts
 
 
-def test_manifest_has_seeds_and_only_the_secrets_fingerprint(built):
+def test_manifest_has_seeds_and_only_a_check_value_of_the_secret(built):
     m = json.loads((built / "manifest.json").read_text())
     assert [s["student_id"] for s in m["students"]] == [s["student_id"] for s in _roster()]
     assert all(isinstance(s["seed"], str) and s["seed"].isdigit() for s in m["students"])  # 64 bits: exact in JS, Excel
     assert "s3cret" not in (built / "manifest.json").read_text()
-    assert m["secret_fingerprint"] and m["derive_version"]
+    assert m["secret_check"]["kdf"] == "scrypt" and m["secret_check"]["salt"] == load_spec(SPEC).fingerprint
+    assert m["derive_version"] and "not to be shared" in m["notice"]
 
 
 def test_class_pdf_is_in_roster_order(built):
@@ -131,7 +132,7 @@ def _tex_files(out: Path) -> dict:
 def test_same_inputs_give_byte_identical_tex_and_another_secret_other_weights(tmp_path):
     a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
     for out, secret in ((a, "k"), (b, "k"), (c, "other")):
-        assert main(["worksheets", SPEC, "--roster", ROSTER, "--out", str(out), "--secret", secret, "--no-pdf"]) == 0
+        assert main(["worksheets", SPEC, "--roster", ROSTER, "--out", str(out), "--secret", secret, "--weak-secret", "--no-pdf"]) == 0
     assert _tex_files(a) == _tex_files(b)
     assert (a / "answer-key.csv").read_bytes() == (b / "answer-key.csv").read_bytes()
     assert (a / "manifest.json").read_bytes() == (b / "manifest.json").read_bytes()
@@ -142,7 +143,7 @@ def test_same_inputs_give_byte_identical_tex_and_another_secret_other_weights(tm
 
 def test_existing_folder_is_refused_without_force(tmp_path, capsys):
     out = tmp_path / "out"
-    args = ["worksheets", SPEC, "--roster", ROSTER, "--out", str(out), "--secret", "k", "--no-pdf"]
+    args = ["worksheets", SPEC, "--roster", ROSTER, "--out", str(out), "--secret", "k", "--weak-secret", "--no-pdf"]
     assert main(args) == 0
     (out / "marker").write_text("old")
     assert main(args) == 2
@@ -156,6 +157,9 @@ def test_missing_secret_is_a_clear_error(tmp_path, capsys, monkeypatch):
     assert main(["worksheets", SPEC, "--roster", ROSTER, "--out", str(tmp_path / "o"), "--no-pdf"]) == 2
     assert "--secret" in capsys.readouterr().err
     monkeypatch.setenv("DERIVE_SECRET", "from-env")
+    assert main(["worksheets", SPEC, "--roster", ROSTER, "--out", str(tmp_path / "o"), "--no-pdf"]) == 2
+    assert "DERIVE_SECRET" in capsys.readouterr().err  # named as where the weak secret came from
+    monkeypatch.setenv("DERIVE_SECRET", STRONG)
     assert main(["worksheets", SPEC, "--roster", ROSTER, "--out", str(tmp_path / "o"), "--no-pdf"]) == 0
 
 
@@ -175,7 +179,7 @@ def test_hostile_names_print_literally_and_run_nothing(tmp_path, monkeypatch):
     root = Path(__file__).resolve().parent.parent
     out = tmp_path / "out"
     assert main(["worksheets", str(root / SPEC), "--roster", str(roster), "--out", str(out),
-                 "--secret", "k", "--variant", "blank"]) == 0
+                 "--secret", "k", "--weak-secret", "--variant", "blank"]) == 0
     for i, name in enumerate(HOSTILE):
         text = text_of(out / "students" / f"h{i}" / "blank.pdf")
         assert " ".join(name.split()) in " ".join(text.split()), (name, text[:300])
@@ -194,7 +198,7 @@ def test_one_failing_sheet_is_named_and_the_others_are_made(tmp_path, capsys, ro
     assert broken != original
     (templates / "sheet.tex").write_text(broken)
     out = tmp_path / "out"
-    status = main(["worksheets", SPEC, "--roster", ROSTER, "--out", str(out), "--secret", "k",
+    status = main(["worksheets", SPEC, "--roster", ROSTER, "--out", str(out), "--secret", "k", "--weak-secret",
                    "--templates", str(templates), "--variant", "blank"])
     captured = capsys.readouterr()
     err = captured.err
@@ -217,7 +221,7 @@ def test_parallel_rendering_gives_the_same_class_even_with_redrawn_duplicates(tm
     outs = []
     for jobs in ("1", "2"):
         out = tmp_path / f"j{jobs}"
-        assert main(["worksheets", str(spec), "--roster", str(roster), "--out", str(out), "--secret", "k",
+        assert main(["worksheets", str(spec), "--roster", str(roster), "--out", str(out), "--secret", "k", "--weak-secret",
                      "--no-pdf", "--jobs", jobs]) == 0
         outs.append(out)
     assert _tex_files(outs[0]) == _tex_files(outs[1])
@@ -242,7 +246,7 @@ def test_files_for_spreadsheets(built):
         boxes = re.findall(r"\\dvvalue\{(-?[0-9.]+)\}", solved)
         names = [n for n in row if n not in ("student_id", "name")]
         assert boxes == [row[n] for n in names]  # the same strings, in the same order
-    full = json.loads((built / "answer-key.json").read_text(encoding="utf-8"))
+    full = json.loads((built / "answer-key.json").read_text(encoding="utf-8"))["students"]
     some = next(iter(full))
     assert full[some]["loss"]["printed"] == key[some]["loss"]
     assert abs(full[some]["loss"]["unrounded"] - float(key[some]["loss"])) <= 5e-5
@@ -277,7 +281,7 @@ def test_two_builds_give_byte_identical_pdfs_whatever_jobs_is(tmp_path):
     outs = []
     for k, jobs in enumerate(("1", "2", "2")):
         out = tmp_path / f"b{k}"
-        assert main(["worksheets", SPEC, "--roster", ROSTER, "--out", str(out), "--secret", "same",
+        assert main(["worksheets", SPEC, "--roster", ROSTER, "--out", str(out), "--secret", "same", "--weak-secret",
                      "--jobs", jobs]) == 0
         outs.append({p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()})
     assert outs[0].keys() == outs[1].keys() and any(str(p).endswith(".pdf") for p in outs[0])
@@ -306,7 +310,7 @@ def test_a_logo_next_to_the_templates_appears_on_the_sheet(tmp_path):
                                      encoding="utf-8")
     _png(mine / "logo.png")
     out = tmp_path / "c"
-    assert main(["worksheets", SPEC, "--roster", ROSTER, "--out", str(out), "--secret", "s", "--templates",
+    assert main(["worksheets", SPEC, "--roster", ROSTER, "--out", str(out), "--secret", "s", "--weak-secret", "--templates",
                  str(mine), "--variant", "blank"]) == 0
     with pikepdf.open(out / "students" / "s1001" / "blank.pdf") as pdf:
         images = [i for page in pdf.pages for i in (page.get_images() if hasattr(page, "get_images")
@@ -317,7 +321,7 @@ def test_a_logo_next_to_the_templates_appears_on_the_sheet(tmp_path):
 # --- output folders are safe -------------------------------------------------------------
 
 def _class(out, *extra, spec=SPEC, roster=ROSTER):
-    return main(["worksheets", str(spec), "--roster", str(roster), "--out", str(out), "--secret", "s",
+    return main(["worksheets", str(spec), "--roster", str(roster), "--out", str(out), "--secret", "s", "--weak-secret",
                  "--no-pdf", *extra])
 
 

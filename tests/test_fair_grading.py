@@ -161,7 +161,7 @@ def made(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("fair")
     roster = tmp / "roster.csv"
     roster.write_text("student_id,name\n" + "".join(f"s{i},Student {i}\n" for i in range(8)), encoding="utf-8")
-    assert main(["worksheets", SPEC, "--roster", str(roster), "--out", str(tmp / "class"), "--secret", "demo",
+    assert main(["worksheets", SPEC, "--roster", str(roster), "--out", str(tmp / "class"), "--secret", "demo", "--weak-secret",
                  "--no-pdf"]) == 0
     spec = load_spec(SPEC)
     sheets = {}

@@ -62,8 +62,9 @@ def test_init_and_worksheets_from_a_fresh_venv_make_real_pdfs(wheel, tmp_path):
     assert where.startswith(str(venv)), where  # the wheel, not this checkout
     derive = venv / "bin" / "derive"
     _run(derive, "init", "examples", cwd=work, env=env)
+    (work / "class.secret").write_text(_run(derive, "secret", cwd=work, env=env), encoding="utf-8")
     _run(derive, "worksheets", "examples/random-221.toml", "--roster", "examples/roster-example.csv",
-         "--out", "class", "--secret", "s", cwd=work, env=env)
+         "--out", "class", "--secret-file", "class.secret", cwd=work, env=env)
     text = _run("pdftotext", work / "class" / "class-solved.pdf", "-", cwd=work)
     assert "Forward and backward pass" in text and "Solutions" in text
     assert (work / "class" / "students" / "s1001" / "blank.pdf").stat().st_size > 1000
@@ -90,7 +91,7 @@ def test_a_machine_without_tex_is_told_which_debian_packages_to_install(tmp_path
     for engine, must in (("pdflatex", "texlive-latex-base"), ("lualatex", "texlive-luatex")):
         status = main(["worksheets", str(ROOT / "worksheets" / "random-221.toml"), "--roster",
                        str(ROOT / "worksheets" / "roster-example.csv"), "--out", str(tmp_path / engine),
-                       "--secret", "s", "--engine", engine])
+                       "--secret", "s", "--weak-secret", "--engine", engine])
         err = capsys.readouterr().err
         assert status == 2 and "apt-get install" in err and must in err and "scripts/setup" not in err
         assert not (tmp_path / engine).exists()

@@ -7,18 +7,20 @@ import pytest
 
 import oracle
 from derive.numeric import quantize
-from derive.randomize import (KINK_MARGIN, SATURATION, draw_class, draw_student, problems,
-                              secret_fingerprint, student_seed)
+from conftest import key_rows
+from derive.randomize import KINK_MARGIN, SATURATION, draw_class, draw_student, problems, student_seed
 from derive.spec import load_spec, parse_spec
 
 SPEC = load_spec("worksheets/random-221.toml")
 
 
-def test_seed_is_an_hmac_of_the_id_under_the_secret():
-    digest = hmac.new(b"s3cret", b"s1001", hashlib.sha256).digest()
+def test_seed_is_an_hmac_of_the_id_under_the_stretched_secret():
+    """Written out from the definition: scrypt once per class (64 MiB), then HMAC-SHA256 per student."""
+    stretched = hashlib.scrypt(b"s3cret", salt=b"derive-class-key-v1", n=2 ** 16, r=8, p=1,
+                               maxmem=2 ** 27, dklen=32)
+    digest = hmac.new(stretched, b"s1001", hashlib.sha256).digest()
     assert student_seed("s3cret", "s1001") == int.from_bytes(digest[:8], "big")
     assert student_seed("s3cret", "s1001") != student_seed("other", "s1001")
-    assert secret_fingerprint("s3cret") != "s3cret" and len(secret_fingerprint("s3cret")) == 12
 
 
 def test_draws_are_on_the_grid_and_never_zero():
@@ -118,7 +120,7 @@ def _rebuilds(tmp_path, spec_path, roster_rows, secret="demo"):
     with open(roster, "w", newline="", encoding="utf-8-sig") as f:
         csv.writer(f).writerows([("student_id", "name"), *roster_rows])
     out = tmp_path / "class"
-    assert main(["worksheets", str(spec_path), "--roster", str(roster), "--out", str(out), "--secret", secret,
+    assert main(["worksheets", str(spec_path), "--roster", str(roster), "--out", str(out), "--secret", secret, "--weak-secret",
                  "--no-pdf"]) == 0
     spec = load_spec(spec_path)
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
@@ -156,7 +158,5 @@ def test_solve_with_a_manifest_seed_prints_that_students_key(tmp_path, capsys):
     for s in manifest["students"]:
         assert main(["solve", "worksheets/random-221.toml", "--json", "--seed", str(s["seed"])]) == 0
         solved = json.loads(capsys.readouterr().out)
-        with open(tmp_path / "class" / "answer-key.csv", encoding="utf-8-sig") as f:
-            import csv
-            row = next(r for r in csv.DictReader(f) if r["student_id"] == s["student_id"])
+        row = next(r for r in key_rows(tmp_path / "class" / "answer-key.csv") if r["student_id"] == s["student_id"])
         assert solved == {n: row[n] for n in solved}

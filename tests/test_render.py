@@ -379,7 +379,7 @@ def _worksheets(tmp_path, templates, capsys):
     from derive.cli import main
     out = tmp_path / "out"
     status = main(["worksheets", "worksheets/random-221.toml", "--roster", "worksheets/roster-example.csv",
-                   "--out", str(out), "--secret", "s", "--no-pdf", "--templates", str(templates)])
+                   "--out", str(out), "--secret", "s", "--weak-secret", "--no-pdf", "--templates", str(templates)])
     err = capsys.readouterr().err
     assert status == 2 and len(err.strip().splitlines()) == 1 and not out.exists(), err
     return err

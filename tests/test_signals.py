@@ -19,7 +19,7 @@ def _start(tmp_path, students=600):
         csv.writer(f).writerows([("student_id", "name"), *((f"s{i:04d}", f"S {i}") for i in range(students))])
     out = tmp_path / "out"
     process = subprocess.Popen([sys.executable, "-m", "derive", "worksheets", str(ROOT / "worksheets" / "random-221.toml"),
-                                "--roster", str(roster), "--out", str(out), "--secret", "s", "--no-pdf", "--jobs", "2"],
+                                "--roster", str(roster), "--out", str(out), "--secret", "s", "--weak-secret", "--no-pdf", "--jobs", "2"],
                                cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     return process, out
 

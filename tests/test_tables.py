@@ -35,7 +35,7 @@ def test_hostile_names_and_ids_never_reach_a_spreadsheet_as_formulas(tmp_path):
                                                      "-cmd", "@cmd"])]
     roster.write_text("student_id,name\n" + "\n".join(rows) + "\n", encoding="utf-8")
     assert main(["worksheets", "worksheets/random-221.toml", "--roster", str(roster), "--out", str(tmp_path / "c"),
-                 "--secret", "s", "--no-pdf"]) == 0
+                 "--secret", "s", "--weak-secret", "--no-pdf"]) == 0
     answers = tmp_path / "a.csv"
     answers.write_text("student_id,z1_1\ns0,0.1\n", encoding="utf-8")
     assert main(["grade", "worksheets/random-221.toml", "--roster", str(roster), "--answers", str(answers),

@@ -180,7 +180,7 @@ def test_solved_tex_numbers_recompute(tmp_path):
     roster = ROOT / "worksheets" / "roster-example.csv"
     out = tmp_path / "class"
     status = main(["worksheets", str(ROOT / "worksheets" / "random-221.toml"), "--roster", str(roster),
-                   "--out", str(out), "--secret", "demo", "--no-pdf"])
+                   "--out", str(out), "--secret", "demo", "--weak-secret", "--no-pdf"])
     assert status == 0
     decimals = load_spec(ROOT / "worksheets" / "random-221.toml").exercise.decimals
     sheets = sorted((out / "students").glob("*/solved.tex"))

@@ -37,7 +37,7 @@ def test_worksheets_compile_for(spec, tmp_path, capsys):
     roster = tmp_path / "roster.csv"
     roster.write_text("student_id,name\na1,Ada Lovelace\nb2,Alan Turing\n")
     status = main(["worksheets", str(path), "--roster", str(roster), "--out", str(tmp_path / "out"),
-                   "--secret", "k"])
+                   "--secret", "k", "--weak-secret"])
     assert status == 0, capsys.readouterr().err
     for sid in ("a1", "b2"):
         for v in ("blank", "solved"):
