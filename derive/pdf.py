@@ -33,6 +33,7 @@ import secrets
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -382,6 +383,24 @@ def _tex_env() -> dict[str, str]:
 
 
 _LATEXMK_ENGINE = {"pdflatex": "-pdf", "lualatex": "-pdflua"}
+LUA_SANDBOX = Path(__file__).with_name("luatex-sandbox.lua")
+_NOT_FOUND = 127
+_WATCHER = f"""
+import os, signal, subprocess, sys
+def stop(*_):
+    os.killpg(0, signal.SIGKILL)
+signal.signal(signal.SIGTERM, stop)
+if sys.platform.startswith("linux"):
+    import ctypes
+    ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG: SIGTERM when derive dies
+if os.getppid() != int(sys.argv[1]):  # derive died before the request took effect
+    stop()
+try:
+    child = subprocess.Popen(sys.argv[2:])
+except FileNotFoundError:
+    sys.exit({_NOT_FOUND})
+sys.exit(child.wait())
+"""
 
 
 def _tex(tex: str, folder: Path, engine: str, *, timeout: float) -> tuple[str, str]:
@@ -392,21 +411,26 @@ def _tex(tex: str, folder: Path, engine: str, *, timeout: float) -> tuple[str, s
     says ``\\nofiles`` (see :func:`_batch_document`), so latexmk sees no new
     .aux and runs the engine once instead of twice.
     """
+    if engine == "lualatex":  # Lua's files and programs narrowed before any template code runs
+        shutil.copyfile(LUA_SANDBOX, folder / "derive-sandbox.lua")
+        tex = r'\directlua{dofile("derive-sandbox.lua")}' + tex  # on line 1: line numbers unchanged
     (folder / "doc.tex").write_text(tex, encoding="utf-8")
     command = ["latexmk", "-norc", _LATEXMK_ENGINE[engine], "-interaction=nonstopmode",
                "-halt-on-error", "-no-shell-escape", "-quiet", "doc.tex"]
-    try:
-        process = subprocess.Popen(command, cwd=folder, env=_tex_env(), stdin=subprocess.DEVNULL,
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                   start_new_session=True)  # its own group: a timeout kills TeX too
-    except FileNotFoundError as error:
-        raise TexError(missing_tex(engine)) from error
+    # Through a watcher in its own process group: a timeout kills the group,
+    # and so does the watcher when derive dies, even by SIGKILL (TeX would
+    # otherwise run on, orphaned, for as long as a template's loop lasts).
+    process = subprocess.Popen([sys.executable, "-I", "-S", "-c", _WATCHER, str(os.getpid()), *command],
+                               cwd=folder, env=_tex_env(), stdin=subprocess.DEVNULL,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         returncode = process.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
         return f"{_TIMED_OUT} {timeout:.0f} s (an endless loop?)", ""
+    if returncode == _NOT_FOUND:
+        raise TexError(missing_tex(engine))
     log_path = folder / "doc.log"
     log = log_path.read_text(encoding="utf-8", errors="replace") if log_path.exists() else ""
     return ("ok" if returncode == 0 else "failed"), log
@@ -442,15 +466,16 @@ def _stopped_in(marks: dict[str, int], count: int) -> int | None:
 
 
 def _excerpt(log: str) -> str:
-    """The first ``! ...`` error of a TeX log through its ``l.<n>`` line(s)."""
+    """The first error of a TeX log (``! ...``, or a Lua error) through its ``l.<n>`` line(s)."""
     lines = log.splitlines()
     for i, line in enumerate(lines):
-        if not line.startswith("!"):
+        lua_error = i + 1 < len(lines) and lines[i + 1] == "stack traceback:"  # LuaTeX prints no "!"
+        if not (line.startswith("!") or lua_error):
             continue
         kept = [line]
         for j in range(i + 1, min(i + 20, len(lines))):
             text = lines[j]
-            if not text.strip() or text.startswith(_LOG_NOISE):
+            if not text.strip() or text.startswith(_LOG_NOISE) or text == "stack traceback:" or text[:1] == "\t":
                 continue
             kept.append(text)
             if re.match(r"l\.\d+", text):

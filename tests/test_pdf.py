@@ -221,3 +221,80 @@ def test_missing_engine_names_the_debian_packages(monkeypatch, tmp_path):
     assert not tex_available("pdflatex")
     with pytest.raises(TexError, match="apt-get install latexmk texlive-latex-base"):
         compile_sheets([Sheet("a", document("a", 1), tmp_path / "a.pdf")])
+
+
+def _need_lualatex():
+    if not tex_available("lualatex"):
+        if os.environ.get("CI") == "true":
+            pytest.fail("lualatex missing (run scripts/setup)")
+        pytest.skip("lualatex missing")
+
+
+LUA_PREAMBLE = "\\documentclass{article}\n\\usepackage{fontspec}\n"
+LUA_EXPLOITS = {  # a shared template's \directlua, each of which worked before the sandbox
+    "read": r'\directlua{local f = io.open("/etc/passwd") tex.print(f:read("*l"))}',
+    "lines": r'\directlua{for l in io.lines("/etc/hostname") do tex.print(l) end}',
+    "dotdot": r'\directlua{local f = io.open("/usr/share/fonts/../../../etc/passwd") tex.print(f:read("*l"))}',
+    "write": r'\directlua{local f = io.open("/tmp/derive-LUA-HACKED", "w") f:write("x") f:close()}',
+    "run": r'\directlua{os.execute("touch /tmp/derive-LUA-HACKED")}',
+    "load": r'\directlua{dofile("/etc/passwd")}',
+    "debug": r'\directlua{tex.print(tostring(debug.getupvalue(io.open, 1)))}',
+    "chdir": r'\directlua{lfs.chdir("/etc") tex.print(io.open("passwd"):read("*l"))}',
+}
+
+
+@pytest.mark.tex
+def test_lua_in_a_sheet_can_neither_read_nor_write_files_nor_run_programs(need_tex, tmp_path):
+    """luaotfload still loads fonts (the fallback below), but a template's Lua reaches no other file."""
+    _need_lualatex()
+    fonts = (r'\directlua{luaotfload.add_fallback("fb", {"NotoSerif:mode=harf;"})}'
+             "\n\\setmainfont{Latin Modern Roman}[RawFeature={fallback=fb}]\n")
+    sheets = [Sheet(k, document(k, 1, body, preamble=LUA_PREAMBLE + fonts), tmp_path / f"{k}.pdf")
+              for k, body in [("ok", "Привет"), *LUA_EXPLOITS.items()]]
+    result = compile_sheets(sheets, engine="lualatex", workdir=tmp_path / "work")
+    assert sorted(f.key for f in result.failures) == sorted(LUA_EXPLOITS)
+    assert not Path("/tmp/derive-LUA-HACKED").exists()
+    assert "Привет" in text(tmp_path / "ok.pdf")
+    excerpts = {f.key: f.log_excerpt for f in result.failures}
+    assert "may not read /etc/passwd" in excerpts["read"] and "may not read /etc/hostname" in excerpts["lines"]
+    assert "may not write /tmp/derive-LUA-HACKED" in excerpts["write"]
+    assert not list(tmp_path.glob("read.pdf"))
+
+
+@pytest.mark.tex
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="reads /proc")
+def test_tex_dies_with_a_killed_derive(need_tex, tmp_path):
+    """SIGKILL of derive mid-compile: its TeX processes (in their own process group) go too."""
+    import signal
+    import sys
+    import time
+    work = tmp_path / "work"
+    script = (f"import sys; sys.path.insert(0, {str(Path(pdf.__file__).parent.parent)!r})\n"
+              "from derive.pdf import Sheet, compile_sheets\n"
+              f"compile_sheets([Sheet('loop', {document('loop', 1, chr(92) + 'def' + chr(92) + 'x{' + chr(92) + 'x}' + chr(92) + 'x')!r}, "
+              f"__import__('pathlib').Path({str(tmp_path / 'loop.pdf')!r}))], workdir={str(work)!r})\n")
+    parent = subprocess.Popen([sys.executable, "-c", script])
+
+    def tex_processes():
+        found = []
+        for entry in Path("/proc").iterdir():
+            try:
+                if entry.name.isdigit() and str(work) in os.readlink(entry / "cwd") \
+                        and b"tex" in (entry / "cmdline").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+        return found
+
+    end = time.monotonic() + 60
+    while time.monotonic() < end and not any(b"pdflatex" in Path(f"/proc/{p}/cmdline").read_bytes()
+                                             for p in tex_processes() if Path(f"/proc/{p}").exists()):
+        time.sleep(0.1)
+    running = tex_processes()
+    assert running, "TeX never started"
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    end = time.monotonic() + 10
+    while time.monotonic() < end and tex_processes():
+        time.sleep(0.1)
+    assert not tex_processes(), "TeX outlived its killed parent"
