@@ -51,6 +51,8 @@ def _parser() -> argparse.ArgumentParser:
 
     from .cli_class import add_class_commands  # worksheets, grade, verify
     add_class_commands(sub)
+    from .cli_code import add_code_commands  # check-code, init-code
+    add_code_commands(sub)
     return p
 
 
@@ -232,9 +234,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``derive``; returns the exit status."""
     args = _parser().parse_args(argv)
     from .cli_class import CLASS_COMMANDS
+    from .cli_code import CODE_COMMANDS
     previous = {s: signal.signal(s, _stop) for s in STOP_SIGNALS}
     try:
-        return {**COMMANDS, **CLASS_COMMANDS}[args.command](args)
+        return {**COMMANDS, **CLASS_COMMANDS, **CODE_COMMANDS}[args.command](args)
     except DeriveError as e:
         print(f"derive: {e}", file=sys.stderr)
         return e.exit_status

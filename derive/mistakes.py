@@ -180,6 +180,28 @@ MISTAKES: dict[str, Mistake] = {m.id: m for m in [
 """Mistake id → :class:`Mistake`."""
 
 
+TITLES: dict[str, str] = {
+    "no_activation_derivative": "σ′ left out",
+    "derivative_at_a": "σ′ applied to a instead of z",
+    "delta_sign": "a sign error in δ",
+    "half_or_mean_factor": "a constant factor off (a ½, or the n of a mean)",
+    "transposed_gradient": "W used instead of Wᵀ, or a transposed gradient",
+    "log10": "log base 10 for ln",
+    "update_sign": "a wrong update sign",
+    "no_bias": "the bias left out",
+    "early_rounding": "rounded too early",
+}
+"""Mistake id → the short name a report of students' code gives it, one line per function."""
+
+BATCH_FACTOR_TITLES: dict[str, str] = {
+    "loss": "a sum for a mean: the batch's loss is the mean of the examples' losses, not their sum",
+    "dW": "no 1/n: the gradient is the mean over the batch's examples, not their sum",
+    "db": "no 1/n: the gradient is the mean over the batch's examples, not their sum",
+}
+"""The names of ``half_or_mean_factor:x{N}`` for a batch of N, by the kind of quantity it changes:
+the same rewrite is a sum taken for a mean in the loss and a missing 1/n in a gradient."""
+
+
 def mistake_id(key: str) -> str:
     """The :data:`MISTAKES` id of a mistake key: ``half_or_mean_factor:x2`` → ``half_or_mean_factor``."""
     return key.partition(":")[0]
