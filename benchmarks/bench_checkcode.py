@@ -45,6 +45,19 @@ def main() -> None:
     for name, argv in CASES.items():
         t = seconds([sys.executable, "-m", "derive", "check-code", *argv], args.repeat)
         print(f"check-code, {name:<30} {t:6.2f} s  ({t / base:4.1f}x baseline)  {'ok' if t < 2 else 'OVER 2 s'}")
+    # a class checked from one process (a notebook, the pytest helper): imports paid once
+    sys.path.insert(0, str(ROOT))
+    from derive.checkcode import check_code
+    from derive.spec import load_spec
+    spec = load_spec(ROOT / "worksheets" / "classic-221.toml")
+    for name, file in (("correct", "correct.py"), ("σ′ left out, named", "no_sigma_prime.py")):
+        times = []
+        for _ in range(args.repeat):
+            t = time.perf_counter()
+            check_code(str(STUDENTS / file), spec)
+            times.append(time.perf_counter() - t)
+        t = statistics.median(times)
+        print(f"check_code() in one process, {name:<19} {t:6.2f} s  ({t / base:4.1f}x baseline)")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """The child side of derive's sandbox: runs a student's functions and reports what they return.
 
-This file runs as ``python3 -I sandbox_child.py`` inside a temporary folder, started by
+This file runs as ``python3 -I sandbox_child.py FD STUDENT.py [ADAPTER.py]`` inside a temporary folder, started by
 :mod:`derive.sandbox`; it imports nothing of derive (the student's code shares this process,
 so nothing here may be worth stealing).  It reads one job as JSON on stdin and writes JSON
 lines to the file descriptor it is given: a ``start`` record before each call, then ``done``
@@ -252,7 +252,7 @@ def load(path, name):
 
 
 def main():
-    out_fd = int(sys.argv[1])
+    out_fd, student_file, adapter_file = int(sys.argv[1]), sys.argv[2], sys.argv[3]
     job = json.loads(sys.stdin.read())
     folder = os.path.realpath(os.getcwd())
     os.dup2(2, 1)  # the student's prints go to the log, never into the records
@@ -262,8 +262,8 @@ def main():
     install_guard(folder)
 
     def imports():
-        student = load(os.path.join(folder, job["student"]), "student")
-        return load(os.path.join(folder, job["adapter"]), "adapter") if job.get("adapter") else student
+        student = load(os.path.join(folder, student_file), "student")
+        return load(os.path.join(folder, adapter_file), "adapter") if adapter_file else student
 
     ok, module = call(reporter, "import", 0, job["call_seconds"], imports)
     if not ok:
