@@ -59,14 +59,37 @@ def choose_engine(roster: Roster, engine: str = "auto") -> str:
     An explicit pdflatex with such a name is one located error.
     """
     from .render import needs_unicode_engine
-    needing = [s for s in roster.students if needs_unicode_engine(s.name)]
-    if engine == "auto":
-        return "lualatex" if needing else "pdflatex"
+    needing = [s for s in roster.students if needs_unicode_engine(s.name) or needs_unicode_engine(s.id)]
     if engine == "pdflatex" and needing:
         s = needing[0]
         raise RosterError(f'"{s.name}" has characters pdflatex cannot set; run with --engine lualatex '
                           "(or auto, the default)", file=roster.path, line=s.line, key="name")
-    return engine
+    chosen = engine if engine != "auto" else "lualatex" if needing else "pdflatex"
+    if chosen == "lualatex":
+        check_glyphs(roster.path, needing)
+    return chosen
+
+
+def class_fonts(spec: Spec, roster: Roster) -> tuple:
+    """lualatex's fallback fonts for a whole class: those its names, ids and spec's words need."""
+    from .fonts import fallback_for
+    from .worked import spec_texts
+    return fallback_for([*spec_texts(spec), *(t for s in roster.students for t in (s.name, s.id))])
+
+
+def check_glyphs(path, students) -> None:
+    """Every character of every name and id has a glyph in lualatex's fonts, or one located error.
+
+    TeX itself would print a blank and exit 0.
+    """
+    from .fonts import PACKAGES, describe, missing_glyphs
+    for s in students:
+        for key, text in (("name", s.name), ("student_id", s.id)):
+            missing = missing_glyphs(text)
+            if missing:
+                raise RosterError(f'"{text}" has {", ".join(describe(c) for c in missing[:3])}, which no font '
+                                  f"of the sheets can set; is the font for it installed (apt-get install "
+                                  f"{PACKAGES})?", file=path, line=s.line, key=key)
 
 
 MARKER = ".derive-output"
@@ -249,26 +272,26 @@ def draw_key(spec: Spec, draw: Draw) -> Key:
     return exercise_key(spec.network, draw.params, draw.data, ex.learning_rate, ex.decimals, ex.rounding)
 
 
-def _sheets(spec: Spec, student, draw: Draw, variants, templates, engine):
+def _sheets(spec: Spec, student, draw: Draw, variants, templates, engine, fonts=()):
     """One student's key and the .tex of each variant."""
     from .render import render_sheet
     key = draw_key(spec, draw)
-    ctx = sheet_context(spec, student, draw.params, draw.data, key, engine)
+    ctx = sheet_context(spec, student, draw.params, draw.data, key, engine, fonts)
     return key, {v: render_sheet(ctx, v, _environment(templates)) for v in variants}
 
 
 def _first_draw_and_sheets(job):
     """Worker: a student's attempt-0 draw and its sheets (a top-level function, to pickle)."""
-    spec, student, seed, variants, templates, engine = job
+    spec, student, seed, variants, templates, engine, fonts = job
     draw = draw_student(spec, seed)
-    return draw, *_sheets(spec, student, draw, variants, templates, engine)
+    return draw, *_sheets(spec, student, draw, variants, templates, engine, fonts)
 
 
-def _first_draws(spec, roster, secret, variants, templates, engine, jobs, report):
+def _first_draws(spec, roster, secret, variants, templates, engine, fonts, jobs, report):
     """Every student's attempt-0 draw and sheets, on ``jobs`` processes."""
     build_graph(spec.network, spec.data.size)  # warm the caches once; forked workers inherit them
     # Seeds, not the secret, go to the workers: the class key is stretched once, here.
-    work = [(spec, s, student_seed(secret, s.id), variants, templates, engine) for s in roster.students]
+    work = [(spec, s, student_seed(secret, s.id), variants, templates, engine, fonts) for s in roster.students]
     context = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
     pool = ProcessPoolExecutor(jobs, mp_context=context, initializer=_die_with_parent, initargs=(os.getpid(),))
     try:
@@ -306,14 +329,15 @@ def render_class(spec: Spec, roster: Roster, secret: str, *, variants=VARIANTS,
     result is byte for byte the same.
     """
     report = (lambda d, t: progress("render", d, t)) if progress else (lambda d, t: None)
-    first = (_first_draws(spec, roster, secret, variants, templates, engine, jobs, report)
+    fonts = class_fonts(spec, roster) if engine == "lualatex" else ()
+    first = (_first_draws(spec, roster, secret, variants, templates, engine, fonts, jobs, report)
              if jobs > 1 and len(roster.students) >= 4 * jobs else {})
     draws = draw_class(spec, secret, roster.ids(), first={sid: r[0] for sid, r in first.items()})
     keys, texs = {}, {}
     for k, s in enumerate(roster.students):
         done = first.get(s.id)
         if done is None or done[0] != draws[s.id]:  # not rendered yet, or redrawn as a duplicate
-            done = (draws[s.id], *_sheets(spec, s, draws[s.id], variants, templates, engine))
+            done = (draws[s.id], *_sheets(spec, s, draws[s.id], variants, templates, engine, fonts))
             if not first:
                 report(k + 1, len(roster.students))
         keys[s.id] = done[1]

@@ -96,7 +96,7 @@ TEX_PACKAGES = ("latexmk texlive-latex-base texlive-latex-recommended texlive-pi
                 "texlive-fonts-recommended lmodern poppler-utils")
 """The Debian packages pdflatex sheets need (what scripts/setup installs)."""
 
-LUATEX_PACKAGES = "texlive-luatex fonts-lmodern fonts-noto-core fonts-noto-cjk"
+LUATEX_PACKAGES = "texlive-luatex fonts-lmodern fonts-noto-core fonts-noto-cjk fonts-symbola"
 """And the ones lualatex sheets need on top (names in other scripts)."""
 
 
@@ -413,7 +413,9 @@ def _tex(tex: str, folder: Path, engine: str, *, timeout: float) -> tuple[str, s
     """
     if engine == "lualatex":  # Lua's files and programs narrowed before any template code runs
         shutil.copyfile(LUA_SANDBOX, folder / "derive-sandbox.lua")
-        tex = r'\directlua{dofile("derive-sandbox.lua")}' + tex  # on line 1: line numbers unchanged
+        # On line 1, so line numbers are unchanged.  \tracinglostchars=3: a glyph
+        # missing from every font is an error, not a blank in the PDF.
+        tex = r'\directlua{dofile("derive-sandbox.lua")}\tracinglostchars=3 ' + tex
     (folder / "doc.tex").write_text(tex, encoding="utf-8")
     command = ["latexmk", "-norc", _LATEXMK_ENGINE[engine], "-interaction=nonstopmode",
                "-halt-on-error", "-no-shell-escape", "-quiet", "doc.tex"]

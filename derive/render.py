@@ -140,9 +140,49 @@ def escape_latex(text: str) -> str:
     """``text`` as LaTeX that prints it literally and runs nothing.
 
     Unicode is normalized to NFC; newlines and tabs become spaces; other
-    control characters are dropped.
+    control characters are dropped.  A right-to-left run (Arabic, Hebrew) is
+    set right to left, in a box of its own (:func:`right_to_left_runs`).
     """
     text = unicodedata.normalize("NFC", str(text))
+    return "".join(r"\leavevmode\hbox dir TRT{" + _escape_run(run) + "}" if rtl else _escape_run(run)
+                   for run, rtl in right_to_left_runs(text))
+
+
+_RTL = ("R", "AL")
+_BETWEEN_RTL = ("WS", "ON", "NSM", "CS", "ES", "ET", "AN", "BN")  # neutral, or Arabic digits: kept inside
+
+
+def right_to_left_runs(text: str) -> list[tuple[str, bool]]:
+    """``text`` cut into (run, is right-to-left) pieces, left to right in memory order.
+
+    A right-to-left run goes from a strong right-to-left character to the
+    last one that follows it with only neutrals (spaces, punctuation, marks,
+    Arabic-Indic digits) between: "José محمد عبد" gives "José ", then
+    "محمد عبد".  This is the part of the Unicode bidirectional algorithm a
+    name needs; a paragraph of mixed text would need the whole of it.
+    """
+    kinds = [unicodedata.bidirectional(ch) for ch in text]
+    runs: list[tuple[str, bool]] = []
+    i = 0
+    while i < len(text):
+        if kinds[i] not in _RTL:
+            j = i
+            while j < len(text) and kinds[j] not in _RTL:
+                j += 1
+            runs.append((text[i:j], False))
+        else:
+            j = end = i + 1
+            while j < len(text) and (kinds[j] in _RTL or kinds[j] in _BETWEEN_RTL):
+                j += 1
+                if kinds[j - 1] in _RTL or kinds[j - 1] == "NSM":
+                    end = j
+            runs.append((text[i:end], True))
+            j = end
+        i = j
+    return runs
+
+
+def _escape_run(text: str) -> str:
     out = []
     for ch, nxt in zip(text, text[1:] + " "):
         if ch in "\n\r\t\f\v":

@@ -11,6 +11,7 @@ from __future__ import annotations
 import sympy as sp
 
 from . import __version__, names
+from .fonts import fallback_for, preamble_fonts
 from .functions import ACTIVATIONS, LOSSES
 from .latex import TeacherPrinter, latex
 from typing import Mapping
@@ -128,9 +129,19 @@ def variant_code(spec: Spec, student_id: str) -> str:
     return f"derive {__version__} · spec {spec.fingerprint} · {student_id}"
 
 
+def spec_texts(spec: Spec) -> list[str]:
+    """The spec's words that a sheet prints (their characters choose lualatex's fallback fonts)."""
+    return [spec.title, spec.course, spec.date, spec.instructions]
+
+
 def sheet_context(spec: Spec, student: Student, params: Params, data: Data, key: Key,
-                  engine: str = "pdflatex") -> dict:
-    """The context of one student's sheet (both variants: the template picks)."""
+                  engine: str = "pdflatex", fonts: tuple | None = None) -> dict:
+    """The context of one student's sheet (both variants: the template picks).
+
+    ``fonts``: lualatex's fallback fonts, the same for a whole class (the
+    pdf stage compiles sheets with one preamble together); by default, those
+    this sheet's own words need.
+    """
     net, ex = spec.network, spec.exercise
     graph = build_graph(net, data.size)
     given = given_values(graph, params, data, ex.learning_rate)
@@ -140,8 +151,11 @@ def sheet_context(spec: Spec, student: Student, params: Params, data: Data, key:
         sections.append({"name": section, "title": SECTION_TITLES[section], "intro": _intro(spec, section),
                          "items": [worked_line(graph, n, key, given) for n in asked]})
     as_list = lambda m: [list(r) for r in m]
+    if engine == "lualatex" and fonts is None:
+        fonts = fallback_for([student.name, student.id, *spec_texts(spec)])
     return {
         "engine": engine, "variant": "blank",
+        "fallback_fonts": preamble_fonts(fonts or ()), "fallback_fonts_bold": preamble_fonts(fonts or (), bold=True),
         "title": spec.title, "course": spec.course, "date": spec.date, "instructions": spec.instructions,
         "student": {"id": student.id, "name": student.name},
         "variant_code": variant_code(spec, student.id),

@@ -17,6 +17,7 @@ from pathlib import Path
 import jinja2
 import pytest
 
+from derive.fonts import fallback_for, preamble_fonts
 from derive.render import (SHIPPED_TEMPLATES, diagram, escape_latex, format_given,
                            make_environment, needs_unicode_engine, render_sheet)
 
@@ -80,7 +81,9 @@ def classic_context(name="Ada Lovelace", sid="s1042", engine="pdflatex", **text)
                "derivative_latex": r"\sigma'(z) = \sigma(z)\,\bigl(1-\sigma(z)\bigr) = a\,(1-a)"}
     bce = r"L = -\frac{1}{n}\sum_{k=1}^{n}\bigl[y_k \ln \hat{y}_k + (1-y_k)\ln(1-\hat{y}_k)\bigr]"
     context = {
-        "engine": engine, "variant": "blank",
+        "engine": engine, "variant": "blank",  # lualatex: the fallback fonts the name needs, as derive picks them
+        "fallback_fonts": preamble_fonts(fallback_for([name]) if engine == "lualatex" else ()),
+        "fallback_fonts_bold": preamble_fonts(fallback_for([name]) if engine == "lualatex" else (), bold=True),
         "title": "Forward and backward pass", "course": "Introduction to Deep Learning",
         "date": "", "instructions": "Show your working.",
         "student": {"id": sid, "name": name},
