@@ -15,6 +15,7 @@ from typing import Sequence
 import sympy as sp
 
 from . import __version__, names
+from .cli_class import limits
 from .errors import DeriveError
 from .spec import Spec, load_params_json, load_spec
 
@@ -53,6 +54,10 @@ def _parser() -> argparse.ArgumentParser:
     add_class_commands(sub)
     from .cli_code import add_code_commands  # check-code, init-code
     add_code_commands(sub)
+    for name, command in sub.choices.items():
+        if "spec" in {a.dest for a in command._actions}:
+            command.add_argument("--force-large", action="store_true",
+                                 help="lift the guards on a worksheet's size (network, batch, grid, roster)")
     return p
 
 
@@ -89,7 +94,7 @@ def _plain(expr, d) -> str:
 
 def cmd_formulas(args) -> int:
     from .symbolic import derive_network
-    spec = load_spec(args.spec)
+    spec = load_spec(args.spec, limits(args))
     d = derive_network(spec.network)
     if args.latex:
         for words, tex in d.steps:
@@ -141,7 +146,7 @@ def _formulas_text(spec: Spec, d) -> str:
 
 def cmd_solve(args) -> int:
     from .numeric import key
-    spec = load_spec(args.spec)
+    spec = load_spec(args.spec, limits(args))
     params, data = params_and_data(spec, args)
     ex = spec.exercise
     k = key(spec.network, params, data, ex.learning_rate, ex.decimals, "exact" if args.exact else ex.rounding)
@@ -159,7 +164,7 @@ def cmd_solve(args) -> int:
 def cmd_check(args) -> int:
     from .numeric import gradcheck, near_kinks
     from .symbolic import derive_network, prove_gradients
-    spec = load_spec(args.spec)
+    spec = load_spec(args.spec, limits(args))
     params, data = params_and_data(spec, args)
     rows = gradcheck(spec.network, params, data)
     bad = [r for r in rows if r.rel_error >= args.tol]
@@ -192,7 +197,7 @@ def _small_enough(spec: Spec) -> bool:
 
 def cmd_train(args) -> int:
     from .train import initial_params, train
-    spec = load_spec(args.spec)
+    spec = load_spec(args.spec, limits(args))
     params = spec.fixed_params() or initial_params(spec.network, args.seed)
     lr = args.lr if args.lr is not None else spec.exercise.learning_rate
     if args.epochs < 1 or lr <= 0:

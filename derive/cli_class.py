@@ -9,6 +9,12 @@ from .errors import DeriveError
 from .spec import load_roster, load_spec
 
 
+def limits(args):
+    """The size limits a command's inputs are read within: a worksheet's, or --force-large's."""
+    from .spec import LARGE, WORKSHEET
+    return LARGE if getattr(args, "force_large", False) else WORKSHEET
+
+
 def add_class_commands(sub) -> None:
     """Add the class-level subcommands to the parser."""
     sub.add_parser("secret", help="print a new strong random secret for a class")
@@ -137,8 +143,8 @@ class TerminalProgress:
 
 def cmd_worksheets(args) -> int:
     from .classroom import build_class
-    spec = load_spec(args.spec)
-    roster = load_roster(args.roster)
+    spec = load_spec(args.spec, limits(args))
+    roster = load_roster(args.roster, limits(args))
     variants = ("blank", "solved") if args.variant == "both" else (args.variant,)
     if args.jobs < 1:
         raise DeriveError(f"expected --jobs ≥ 1; got {args.jobs}", key="--jobs")
@@ -164,8 +170,8 @@ def cmd_grade(args) -> int:
     import json
     from .classroom import grade_class
     from .grade import printable, result_json
-    spec = load_spec(args.spec)
-    roster = load_roster(args.roster)
+    spec = load_spec(args.spec, limits(args))
+    roster = load_roster(args.roster, limits(args))
     if args.key:
         secret = None
     elif args.class_dir:  # the manifest has the seeds; a secret given is checked against it
@@ -202,7 +208,7 @@ def cmd_verify(args) -> int:
     import json
     from .cli import params_and_data
     from .grade import printable, read_sheet_answers, result_json, verify
-    spec = load_spec(args.spec)
+    spec = load_spec(args.spec, limits(args))
     params, data = params_and_data(spec, args)
     sheet = read_sheet_answers(args.answers)
     for w in sheet.warnings:

@@ -24,11 +24,27 @@ SECTIONS = ("forward", "loss", "backward", "update")
 
 # A worksheet's size, with room to spare: past these a sheet is no longer worked by hand, and
 # the run would take minutes or gigabytes (measured: [200, 200, 1] sheets took over a minute).
-MAX_UNITS = 32          # units in one layer
-MAX_DEPTH = 6           # layers with weights
-MAX_WEIGHTS = 1024      # weights in the whole network
-MAX_EXAMPLES = 64       # examples in a batch
-MAX_GRID_POINTS = 10_000
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Sizes beyond a worksheet's: guards, so a typo costs one clear line, not minutes or gigabytes.
+
+    ``--force-large`` lifts them to :data:`LARGE` (a [1000, 1000, 1] network
+    took 1.9 GB; a grid step of 1e-9 grew past 3 GB in 40 s).
+    """
+
+    units: int = 32             # units in one layer
+    depth: int = 6              # layers with weights
+    weights: int = 1024         # weights in the whole network
+    examples: int = 64          # examples in a batch
+    grid_points: int = 10_000   # values of one [random] grid
+    students: int = 5000        # rows of a roster
+
+
+WORKSHEET = Limits()
+LARGE = Limits(units=256, depth=12, weights=65_536, examples=4096, grid_points=1_000_000, students=100_000)
+_LIFT = " (--force-large allows more)"
 MAX_MAGNITUDE = 1e6     # any given or drawn value
 MAX_TEXT = {"title": 200, "course": 200, "date": 100, "instructions": 2000}
 ROUNDING_RULES = ("carry", "exact")
@@ -185,9 +201,10 @@ class _Locator:
 class _Reader:
     """Validation context: the file, its locator, and error construction."""
 
-    def __init__(self, path: str, text: str):
+    def __init__(self, path: str, text: str, limits: Limits = WORKSHEET):
         self.path = path
         self.where = _Locator(text)
+        self.limits = limits
 
     def fail(self, table: str, key: str | None, message: str, sub: str = "") -> SpecError:
         label = (f"[{table}]." if table else "") + (key or "") + sub
@@ -247,9 +264,11 @@ def _network(r: _Reader, t: dict) -> Network:
         raise r.fail("network", "layers", "expected a list of at least 2 positive whole numbers "
                      f"(input width, hidden widths…, output width); got {_short(layers)}")
     weights = sum(a * b for a, b in zip(layers, layers[1:]))
-    if max(layers) > MAX_UNITS or len(layers) - 1 > MAX_DEPTH or weights > MAX_WEIGHTS:
-        raise r.fail("network", "layers", f"expected a worksheet's size: at most {MAX_UNITS} units a layer, "
-                     f"{MAX_DEPTH} layers with weights and {MAX_WEIGHTS} weights; got {_short(layers)}")
+    lim = r.limits
+    if max(layers) > lim.units or len(layers) - 1 > lim.depth or weights > lim.weights:
+        raise r.fail("network", "layers", f"expected a worksheet's size: at most {lim.units} units a layer, "
+                     f"{lim.depth} layers with weights and {lim.weights} weights; got {_short(layers)}"
+                     + (_LIFT if lim != LARGE else ""))
     acts = t["activations"]
     if not isinstance(acts, list) or len(acts) != len(layers) - 1:
         raise r.fail("network", "activations", f"expected a list of {len(layers) - 1} activations, "
@@ -277,8 +296,9 @@ def _network(r: _Reader, t: dict) -> Network:
 
 
 def _examples(r: _Reader, key: str, value: Any, n: int, what: str) -> Matrix:
-    if isinstance(value, list) and len(value) > MAX_EXAMPLES:
-        raise r.fail("data", key, f"expected at most {MAX_EXAMPLES} examples; got {len(value)}")
+    if isinstance(value, list) and len(value) > r.limits.examples:
+        raise r.fail("data", key, f"expected at most {r.limits.examples} examples; got {len(value)}"
+                     + (_LIFT if r.limits != LARGE else ""))
     if isinstance(value, list) and value and all(isinstance(v, list) for v in value):
         return tuple(_vector(r, "data", key, v, n, what) for v in value)
     return (_vector(r, "data", key, value, n, what),)
@@ -360,9 +380,9 @@ def _grid(r: _Reader, key: str, t: Any) -> Grid:
     r.check_keys("random", {f"{key}.{k}": v for k, v in t.items()},
                  tuple(f"{key}.{k}" for k in ("low", "high", "step")))
     low, high, step = (_number(r, "random", key, t.get(k), f".{k}") for k in ("low", "high", "step"))
-    if low < high and step > 0 and (high - low) / step > MAX_GRID_POINTS:
-        raise r.fail("random", key, f"expected at most {MAX_GRID_POINTS} grid points; got low={low:g}, "
-                     f"high={high:g}, step={step:g}")
+    if low < high and step > 0 and (high - low) / step > r.limits.grid_points:
+        raise r.fail("random", key, f"expected at most {r.limits.grid_points} grid points; got low={low:g}, "
+                     f"high={high:g}, step={step:g}" + (_LIFT if r.limits != LARGE else ""))
     if not (low < high and step > 0) or not Grid(low, high, step).values():
         raise r.fail("random", key, f"expected low < high and step > 0 giving non-zero values; "
                      f"got low={low}, high={high}, step={step}")
@@ -402,9 +422,9 @@ def _text(r: _Reader, doc: dict, key: str, default: str) -> str:
     return value
 
 
-def parse_spec(text: str, path: str = "<spec>") -> Spec:
+def parse_spec(text: str, path: str = "<spec>", limits: Limits = WORKSHEET) -> Spec:
     """Validate a spec's TOML text; ``path`` is used in error messages."""
-    r = _Reader(path, text)
+    r = _Reader(path, text, limits)
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
@@ -434,9 +454,9 @@ def parse_spec(text: str, path: str = "<spec>") -> Spec:
     )
 
 
-def load_spec(path: str | Path) -> Spec:
-    """Read and validate a worksheet spec file."""
-    return parse_spec(read_text(path, SpecError), str(path))
+def load_spec(path: str | Path, limits: Limits = WORKSHEET) -> Spec:
+    """Read and validate a worksheet spec file, within ``limits`` (:class:`Limits`)."""
+    return parse_spec(read_text(path, SpecError), str(path), limits)
 
 
 def params_from_dict(values: dict, spec: Spec, where: str) -> Params:
@@ -486,7 +506,6 @@ _SAFE_ID = re.compile(r"^[\w@+.\-]+$")
 _RESERVED = re.compile(r"^(con|prn|aux|nul|com[0-9]|lpt[0-9])(\..*)?$", re.IGNORECASE)  # Windows devices
 MAX_ID_BYTES = 100
 MAX_NAME = 200         # characters of a name: a 10,000-character one pushed the id off the page
-MAX_STUDENTS = 5000
 
 # Letters of other scripts that print like Latin ones: an id must not differ from another only by these.
 _LOOKALIKE = str.maketrans("аеорсухіјѕԁһӏАВЕКМНОРСТХІЈЅαβεικνορτυχΑΒΕΖΗΙΚΜΝΟΡΤΥΧ",
@@ -537,7 +556,7 @@ def read_text(path: str | Path, error: type) -> str:
                     file=str(path), line=line) from None
 
 
-def load_roster(path: str | Path) -> Roster:
+def load_roster(path: str | Path, limits: Limits = WORKSHEET) -> Roster:
     """Read a roster CSV with a header naming ``student_id`` and ``name`` columns."""
     text = read_text(path, RosterError)
     rows = list(csv.reader(io.StringIO(text, newline="")))
@@ -559,8 +578,9 @@ def load_roster(path: str | Path) -> Roster:
         if len(name) > MAX_NAME:
             raise RosterError(f"expected a name of at most {MAX_NAME} characters; got {len(name)}",
                               file=str(path), line=n, key="name")
-        if len(students) == MAX_STUDENTS:
-            raise RosterError(f"expected at most {MAX_STUDENTS} students", file=str(path), line=n)
+        if len(students) == limits.students:
+            raise RosterError(f"expected at most {limits.students} students" + (_LIFT if limits != LARGE else ""),
+                              file=str(path), line=n)
         _check_student(path, n, sid, seen)
         seen[_lookalike_key(sid)] = (n, sid)
         students.append(Student(sid, name, n))

@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 from derive.cli import main
-from derive.errors import SpecError
+from derive.errors import DeriveError, SpecError
 from derive.spec import load_spec
 
 SPECS = Path(__file__).parent / "fixtures" / "specs"
@@ -112,3 +112,21 @@ def test_a_grid_too_fine_or_too_wide_is_refused_at_once(grid, capsys, tmp_path):
     assert main(["solve", str(f), "--seed", "1"]) == 2
     err = capsys.readouterr().err
     assert ("grid points" in err or "in size" in err) and len(err.strip().splitlines()) == 1
+
+
+def test_a_size_beyond_a_worksheet_names_force_large_which_lifts_the_guard(tmp_path, capsys):
+    from derive.cli import main
+    from derive.spec import LARGE, WORKSHEET, load_roster
+    wide = tmp_path / "wide.toml"
+    wide.write_text('[network]\nlayers = [40, 2, 1]\nactivations = ["sigmoid", "sigmoid"]\nloss = "bce"\n'
+                    f'[data]\nx = [{", ".join(["0.1"] * 40)}]\ny = [1]\n', encoding="utf-8")
+    assert main(["formulas", str(wide)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"{wide}:2" in err and "at most 32 units" in err and "--force-large" in err
+    assert main(["formulas", str(wide), "--force-large"]) == 0
+    assert "40-2-1 network" in capsys.readouterr().out
+    roster = tmp_path / "roster.csv"
+    roster.write_text("student_id,name\n" + "".join(f"s{i},S {i}\n" for i in range(WORKSHEET.students + 1)))
+    with pytest.raises(DeriveError, match="at most 5000 students .--force-large allows more"):
+        load_roster(roster)
+    assert len(load_roster(roster, LARGE).students) == WORKSHEET.students + 1
