@@ -421,7 +421,7 @@ EXAMPLES = Path(str(resources.files("derive") / "examples"))
 def init_examples(folder: str | Path, force: bool = False) -> tuple[Path, ...]:
     """Write the shipped example specs and rosters into ``folder``; refuse to overwrite unless ``force``."""
     folder = Path(folder)
-    sources = sorted(p for p in EXAMPLES.iterdir() if p.suffix in (".toml", ".csv"))
+    sources = sorted(p for p in EXAMPLES.iterdir() if p.suffix in (".toml", ".csv", ".py"))  # .py: adapters for check-code
     taken = [folder / p.name for p in sources if (folder / p.name).exists()]
     if taken and not force:
         raise OutputError("exists; pass --force to replace the examples, or choose another folder",

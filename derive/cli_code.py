@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 from .errors import DeriveError, OutputError
+from .cli_class import given_secret, limits as size_limits
 from .spec import load_spec
 
 EXAMPLES = Path(__file__).with_name("examples")
@@ -18,6 +18,7 @@ def add_code_commands(sub) -> None:
     c.add_argument("student_file", metavar="STUDENT.py")
     c.add_argument("--spec", required=True, help="the worksheet spec the code is for")
     c.add_argument("--secret", help="draw the networks from this secret and --student (default: $DERIVE_SECRET)")
+    c.add_argument("--secret-file", help="read that secret from this file")
     c.add_argument("--student", dest="student_id", help="the student's id")
     c.add_argument("--json", action="store_true", help="print the report as JSON")
     c.add_argument("--convention", choices=["row", "column"], default="row",
@@ -57,11 +58,11 @@ def cmd_check_code(args) -> int:
         raise DeriveError("no such file", file=args.student_file)
     if args.networks < 1 or args.time_limit <= 0 or args.memory_limit < 64:
         raise DeriveError("expected --networks ≥ 1, --time-limit > 0 and --memory-limit ≥ 64", key="arguments")
-    secret = args.secret or (os.environ.get("DERIVE_SECRET") if args.student_id else None)
+    secret = given_secret(args) if args.student_id or args.secret else None
     limits = Limits(call_seconds=args.time_limit, total_seconds=max(60.0, 12 * args.time_limit),
                     memory_mb=args.memory_limit)
     try:
-        spec = load_spec(args.spec)
+        spec = load_spec(args.spec, size_limits(args))
         report = check_code(args.student_file, spec, secret, args.student_id, args.convention,
                             adapter_path(args.adapter), args.networks, limits)
     except DeriveError as e:
@@ -80,7 +81,7 @@ def _write_json(path: str, doc: dict) -> None:
 
 def cmd_init_code(args) -> int:
     from .contract import starting_file
-    spec = load_spec(args.spec)
+    spec = load_spec(args.spec, size_limits(args))
     out = Path(args.out)
     if out.exists() and not args.force:
         raise OutputError("exists; pass --force to replace it, or choose another --out", file=str(out))
