@@ -26,7 +26,7 @@ from .functions import LOSSES
 from .mistakes import BATCH_FACTOR_TITLES, MISTAKES, TITLES, mistake_id, wrong_rules
 from .numeric import evaluate_rewritten, given_values
 from .randomize import student_seed
-from .sandbox import Limits, Record, Run, run_student
+from .sandbox import Limits, Record, Run, Started, finish_student, run_student
 from .spec import Data, Network, Params, Spec
 from .symbolic import Graph, build_graph
 from .train import initial_params, train
@@ -521,17 +521,17 @@ def job_for(nets: Networks, graph: Graph, given, values, plan: TrainingPlan | No
 
 def check_code(student: str, spec: Spec, secret: str | None = None, student_id: str | None = None,
                convention: str = "row", adapter: str | None = None, networks: int = NETWORKS,
-               limits: Limits = Limits()) -> CodeReport:
+               limits: Limits = Limits(), started: Started | None = None) -> CodeReport:
     """Run a student's file on K randomized networks and judge each function of the contract.
 
     Bad input (a file that does not import, a missing function, a wrong signature) raises a
     :class:`DeriveError` saying what the contract expects; everything else is a finding.
+    ``started``: the student's process, already started by :func:`derive.sandbox.start_student`
+    with this file, adapter and limits (the command line starts it before importing SymPy).
     """
     conv = CONVENTIONS[convention]
     seed = student_networks_seed(secret, student_id)
     plan = training_plan(spec, seed)
-    # derive's own XOR run is computed while the student's code runs in its process (measured:
-    # it took a quarter of a check, and the child's run almost half)
     required = () if adapter else tuple(ARITY)
     # the graph and derive's own XOR run are computed while the child starts and runs (measured:
     # the child's start is a third of a check, derive's training a quarter)
@@ -539,7 +539,7 @@ def check_code(student: str, spec: Spec, secret: str | None = None, student_id: 
         ref = pool.submit(_reference, spec, seed, networks)
         descent = pool.submit(gradient_descent, plan)
         job = lambda: job_for(*ref.result(), plan, conv, limits, required)
-        run = run_student(student, job, adapter, limits)
+        run = finish_student(started, job) if started is not None else run_student(student, job, adapter, limits)
         (nets, graph, given, values), derive_run = ref.result(), descent.result()
     records = list(run.records)
     provided = bad_input(student, records, run, adapter)

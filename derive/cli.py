@@ -10,14 +10,14 @@ import json
 import os
 import signal
 import sys
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
-import sympy as sp
+if TYPE_CHECKING:
+    from .spec import Spec
 
 from . import __version__, names
-from .cli_class import limits
+from .cli_class import read_spec
 from .errors import DeriveError
-from .spec import Spec, load_params_json, load_spec
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -69,6 +69,7 @@ def _param_source(p: argparse.ArgumentParser) -> None:
 def params_and_data(spec: Spec, args):
     """The spec's fixed parameters, a params.json, or a draw from --seed."""
     if getattr(args, "params", None):
+        from .spec import load_params_json
         return load_params_json(args.params, spec)
     if getattr(args, "seed", None) is not None:
         from .randomize import draw_student
@@ -86,6 +87,7 @@ def params_and_data(spec: Spec, args):
 def _plain(expr, d) -> str:
     """SymPy's plain text with ŷ written yhat (and y, yhat alone for one output)."""
     one = d.network.layers[-1] == 1
+    import sympy as sp
     rename = {a: sp.Symbol("yhat" if one else f"yhat_{k + 1}", real=True) for k, a in enumerate(d.yhat)}
     if one:
         rename[d.y[0]] = sp.Symbol("y", real=True)
@@ -94,7 +96,7 @@ def _plain(expr, d) -> str:
 
 def cmd_formulas(args) -> int:
     from .symbolic import derive_network
-    spec = load_spec(args.spec, limits(args))
+    spec = read_spec(args)
     d = derive_network(spec.network)
     if args.latex:
         for words, tex in d.steps:
@@ -146,7 +148,7 @@ def _formulas_text(spec: Spec, d) -> str:
 
 def cmd_solve(args) -> int:
     from .numeric import key
-    spec = load_spec(args.spec, limits(args))
+    spec = read_spec(args)
     params, data = params_and_data(spec, args)
     ex = spec.exercise
     k = key(spec.network, params, data, ex.learning_rate, ex.decimals, "exact" if args.exact else ex.rounding)
@@ -164,7 +166,7 @@ def cmd_solve(args) -> int:
 def cmd_check(args) -> int:
     from .numeric import gradcheck, near_kinks
     from .symbolic import derive_network, prove_gradients
-    spec = load_spec(args.spec, limits(args))
+    spec = read_spec(args)
     params, data = params_and_data(spec, args)
     rows = gradcheck(spec.network, params, data)
     bad = [r for r in rows if r.rel_error >= args.tol]
@@ -197,7 +199,7 @@ def _small_enough(spec: Spec) -> bool:
 
 def cmd_train(args) -> int:
     from .train import initial_params, train
-    spec = load_spec(args.spec, limits(args))
+    spec = read_spec(args)
     params = spec.fixed_params() or initial_params(spec.network, args.seed)
     lr = args.lr if args.lr is not None else spec.exercise.learning_rate
     if args.epochs < 1 or lr <= 0:

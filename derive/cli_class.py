@@ -6,13 +6,27 @@ import sys
 from pathlib import Path
 
 from .errors import DeriveError
-from .spec import load_roster, load_spec
 
 
 def limits(args):
     """The size limits a command's inputs are read within: a worksheet's, or --force-large's."""
     from .spec import LARGE, WORKSHEET
     return LARGE if getattr(args, "force_large", False) else WORKSHEET
+
+
+# The spec stage imports SymPy (half a second): commands import it when they
+# read a spec, not when derive starts, so `derive --help` and `derive secret`
+# are quick and check-code starts the student's process first.
+def read_spec(args):
+    """The command's SPEC, read within its size limits."""
+    from .spec import load_spec
+    return load_spec(args.spec, limits(args))
+
+
+def read_roster(args):
+    """The command's --roster, read within its size limits."""
+    from .spec import load_roster
+    return load_roster(args.roster, limits(args))
 
 
 def add_class_commands(sub) -> None:
@@ -143,8 +157,8 @@ class TerminalProgress:
 
 def cmd_worksheets(args) -> int:
     from .classroom import build_class
-    spec = load_spec(args.spec, limits(args))
-    roster = load_roster(args.roster, limits(args))
+    spec = read_spec(args)
+    roster = read_roster(args)
     variants = ("blank", "solved") if args.variant == "both" else (args.variant,)
     if args.jobs < 1:
         raise DeriveError(f"expected --jobs ≥ 1; got {args.jobs}", key="--jobs")
@@ -170,8 +184,8 @@ def cmd_grade(args) -> int:
     import json
     from .classroom import grade_class
     from .grade import printable, result_json
-    spec = load_spec(args.spec, limits(args))
-    roster = load_roster(args.roster, limits(args))
+    spec = read_spec(args)
+    roster = read_roster(args)
     if args.key:
         secret = None
     elif args.class_dir:  # the manifest has the seeds; a secret given is checked against it
@@ -208,7 +222,7 @@ def cmd_verify(args) -> int:
     import json
     from .cli import params_and_data
     from .grade import printable, read_sheet_answers, result_json, verify
-    spec = load_spec(args.spec, limits(args))
+    spec = read_spec(args)
     params, data = params_and_data(spec, args)
     sheet = read_sheet_answers(args.answers)
     for w in sheet.warnings:

@@ -107,13 +107,23 @@ def _environment(folder: str) -> dict[str, str]:
     return env
 
 
-def run_student(student: str | Path, job: dict | Callable[[], dict], adapter: str | Path | None = None,
-                limits: Limits = Limits()) -> Run:
-    """Run ``job`` (see :mod:`derive.sandbox_child`) on a copy of the student's file, contained.
+@dataclass
+class Started:
+    """A student's process, started and waiting for its job (see :func:`start_student`)."""
 
-    ``job`` may be a function that makes it: it is called once the child has started, so the
-    child's start (Python and NumPy, a third of a check) overlaps the work of making it.
-    The folder is made fresh and removed afterwards; the child sees only the copies in it.
+    folder: str
+    child: subprocess.Popen
+    read_end: int
+    prefix: tuple
+    limits: Limits
+
+
+def start_student(student: str | Path, adapter: str | Path | None = None, limits: Limits = Limits()) -> Started:
+    """Copy the student's file (and adapter) into a fresh folder and start the contained child there.
+
+    The child's start (Python and NumPy, a third of a check) then overlaps
+    whatever the caller does before :func:`finish_student` sends the job:
+    importing SymPy, reading the spec, building the graph.
     """
     folder = tempfile.mkdtemp(prefix="derive-code-")
     try:
@@ -122,36 +132,66 @@ def run_student(student: str | Path, job: dict | Callable[[], dict], adapter: st
         if adapter is not None:
             files[1] = "derive_adapter.py"
             shutil.copyfile(adapter, os.path.join(folder, files[1]))
-        return _run(folder, files, job, limits)
-    finally:
+        read_end, write_end = os.pipe()
+        prefix = tuple(network_isolation())
+        with open(os.path.join(folder, ".derive-log"), "wb") as log:
+            try:
+                child = subprocess.Popen([*prefix, sys.executable, "-I", str(CHILD), str(write_end), *files],
+                                         cwd=folder, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=log,
+                                         pass_fds=(write_end,), env=_environment(folder),
+                                         preexec_fn=_set_limits(limits), start_new_session=True)
+            except BaseException:
+                os.close(read_end)
+                raise
+            finally:
+                os.close(write_end)
+    except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return Started(folder, child, read_end, prefix, limits)
 
 
-def _run(folder: str, files: list[str], job, limits: Limits) -> Run:
-    read_end, write_end = os.pipe()
-    log_path = os.path.join(folder, ".derive-log")
-    prefix = network_isolation()
-    with open(log_path, "wb") as log:
-        try:
-            child = subprocess.Popen([*prefix, sys.executable, "-I", str(CHILD), str(write_end), *files], cwd=folder,
-                                     stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=log,
-                                     pass_fds=(write_end,), env=_environment(folder),
-                                     preexec_fn=_set_limits(limits), start_new_session=True)
-        finally:
-            os.close(write_end)
+def finish_student(started: Started, job: dict | Callable[[], dict]) -> Run:
+    """Send the started child its ``job`` (or what the function ``job`` makes), read what it reports, clean up."""
+    child, limits = started.child, started.limits
     try:
-        _send(child, job() if callable(job) else job)
-        data, timed_out = _read(read_end, time.monotonic() + limits.total_seconds)
+        try:
+            _send(child, job() if callable(job) else job)
+            data, timed_out = _read(started.read_end, time.monotonic() + limits.total_seconds)
+        finally:
+            os.close(started.read_end)
+            if child.poll() is None:
+                _kill(child)
+            child.wait()
+        records = tuple(r for r in map(_record, data.decode("utf-8", "replace").splitlines()) if r is not None)
+        stopped = "timeout" if timed_out else _why(child.returncode, records)
+        contained = ("no network (own namespace)" if started.prefix else "no network (audit hook, best-effort)",
+                     f"{limits.memory_mb} MB of memory", f"{limits.call_seconds:g} s a call")
+        return Run(records, stopped, _tail(os.path.join(started.folder, ".derive-log")), contained)
     finally:
-        os.close(read_end)
-        if child.poll() is None:
-            _kill(child)
-        child.wait()
-    records = tuple(r for r in map(_record, data.decode("utf-8", "replace").splitlines()) if r is not None)
-    stopped = "timeout" if timed_out else _why(child.returncode, records)
-    contained = ("no network (own namespace)" if prefix else "no network (audit hook, best-effort)",
-                 f"{limits.memory_mb} MB of memory", f"{limits.call_seconds:g} s a call")
-    return Run(records, stopped, _tail(log_path), contained)
+        shutil.rmtree(started.folder, ignore_errors=True)
+
+
+def abandon_student(started: Started) -> None:
+    """Stop a started child that will get no job (the spec was bad, say) and remove its folder."""
+    try:
+        os.close(started.read_end)
+    except OSError:
+        pass
+    if started.child.poll() is None:
+        _kill(started.child)
+    started.child.wait()
+    shutil.rmtree(started.folder, ignore_errors=True)
+
+
+def run_student(student: str | Path, job: dict | Callable[[], dict], adapter: str | Path | None = None,
+                limits: Limits = Limits()) -> Run:
+    """Run ``job`` (see :mod:`derive.sandbox_child`) on a copy of the student's file, contained.
+
+    ``job`` may be a function that makes it: it is called once the child has started.
+    The folder is made fresh and removed afterwards; the child sees only the copies in it.
+    """
+    return finish_student(start_student(student, adapter, limits), job)
 
 
 def _send(child: subprocess.Popen, job: dict) -> None:

@@ -262,3 +262,15 @@ def test_init_code_writes_a_starting_file_that_imports_with_the_contracts_docstr
     col = tmp_path / "col.py"
     assert main(["init-code", str(CLASSIC), "--out", str(col), "--convention", "column"]) == 0
     assert "z{l} = W{l} @ a{l-1} + b{l}" in col.read_text()
+
+
+def test_a_bad_spec_stops_the_already_started_student_process_and_leaves_no_folder(tmp_path, monkeypatch, capsys):
+    """The command starts the student's process before reading the spec; a bad spec must not strand it."""
+    import tempfile
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[network]\nlayers = [2, 1]\n", encoding="utf-8")
+    assert main(["check-code", str(STUDENTS / "correct.py"), "--spec", str(bad)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(bad) in err
+    assert not list(tmp_path.glob("derive-code-*"))
