@@ -419,20 +419,28 @@ EXAMPLES = Path(str(resources.files("derive") / "examples"))
 
 
 def init_examples(folder: str | Path, force: bool = False) -> tuple[Path, ...]:
-    """Write the shipped example specs and rosters into ``folder``; refuse to overwrite unless ``force``."""
+    """Write the shipped example specs, rosters, adapters and template sets into ``folder``.
+
+    Refuses to overwrite unless ``force``.  Returns the files written (a
+    template set's files as ``templates-de/text.tex``).
+    """
     folder = Path(folder)
-    sources = sorted(p for p in EXAMPLES.iterdir() if p.suffix in (".toml", ".csv", ".py"))  # .py: adapters for check-code
-    taken = [folder / p.name for p in sources if (folder / p.name).exists()]
+    sources = [p.relative_to(EXAMPLES) for p in sorted(EXAMPLES.rglob("*"))
+               if p.is_file() and p.suffix in EXAMPLE_SUFFIXES and "__pycache__" not in p.parts]
+    taken = [folder / p for p in sources if (folder / p).exists()]
     if taken and not force:
         raise OutputError("exists; pass --force to replace the examples, or choose another folder",
                           file=str(taken[0]))
     try:
-        folder.mkdir(parents=True, exist_ok=True)
         for p in sources:
-            write_atomic(folder / p.name, p.read_text(encoding="utf-8"))
+            (folder / p).parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(folder / p, (EXAMPLES / p).read_text(encoding="utf-8"))
     except OSError as e:
         raise OutputError(f"cannot write: {e.strerror or e}", file=str(folder)) from e
-    return tuple(folder / p.name for p in sources)
+    return tuple(folder / p for p in sources)
+
+
+EXAMPLE_SUFFIXES = (".toml", ".csv", ".py", ".tex")  # .py: check-code adapters; .tex: template sets
 
 
 # --- grading a class ---------------------------------------------------------------

@@ -98,9 +98,12 @@ def cmd_formulas(args) -> int:
     from .symbolic import derive_network
     spec = read_spec(args)
     d = derive_network(spec.network)
+    from .render import sheet_words, step_words
+    words = sheet_words()  # the shipped text.tex's English
     if args.latex:
-        for words, tex in d.steps:
-            print(f"% {words}\n\\[ {tex} \\]" if words else f"\\[ {tex} \\]")
+        for step in d.steps:
+            said = step_words(step, words)
+            print(f"% {said}\n\\[ {step.latex} \\]" if said else f"\\[ {step.latex} \\]")
         return 0
     if args.json:
         deltas = [_plain(e, d) for e in d.output_delta]
@@ -110,7 +113,7 @@ def cmd_formulas(args) -> int:
             "output_delta": deltas[0] if len(deltas) == 1 else deltas,
             "output_delta_proved": d.chain.proved,
             "expressions": {n: _plain(d.expression(n), d) for n in _layered_names(d)},
-            "steps": [{"words": w, "latex": t} for w, t in d.steps],
+            "steps": [{"words": step_words(s, words), "latex": s.latex} for s in d.steps],
         }, indent=2, ensure_ascii=False))
         return 0
     print(_formulas_text(spec, d))

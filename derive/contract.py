@@ -97,7 +97,7 @@ def _sheet_lines(spec: Spec, conv: Convention) -> list[str]:
 def starting_file(spec: Spec, convention: str = "row") -> str:
     """The students' starting file: the contract's stubs and docstrings, and the sheet's notation."""
     conv = CONVENTIONS[convention]
-    head = [f'"""{spec.title}: implement the four functions below with NumPy.', "",
+    head = [f'"""{spec.title or "Backpropagation"}: implement the four functions below with NumPy.', "",
             *_sheet_lines(spec, conv), "",
             f"Check your code with:  derive check-code THIS_FILE --spec {spec.path}", '"""',
             "import numpy as np", ""]

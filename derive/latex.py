@@ -2,11 +2,12 @@
 
 Internal symbol names (``W2_1_3``, ``delta1_2``, ``a2_1``) print as
 W^{(2)}_{13}, δ^{(1)}_2 and ŷ; our functions print as σ(z), ReLU′(z).
-Also builds the derivation steps, as (words, LaTeX) pairs, for a sheet.
+Also builds the derivation steps (:class:`Step`: a key for their words, and LaTeX) for a sheet.
 """
 from __future__ import annotations
 
 import re
+from typing import NamedTuple
 
 import sympy as sp
 from sympy.printing.latex import LatexPrinter
@@ -95,19 +96,30 @@ def _vec(kind: str, l: int) -> str:
     return {"z": f"z^{{({l})}}", "a": f"a^{{({l})}}", "delta": rf"\delta^{{({l})}}"}[kind]
 
 
-def _forward_steps(d) -> list[tuple[str, str]]:
+class Step(NamedTuple):
+    """One row of the derivation: its words (a key of text.tex's ``steps``, "" for none), its LaTeX.
+
+    The words live in the templates, so a sheet in another language has
+    no English in it; ``args`` fill their blanks ("Layer {l} uses").
+    """
+
+    key: str
+    latex: str
+    args: tuple[tuple[str, object], ...] = ()
+
+
+def _forward_steps(d) -> list[Step]:
     net = d.network
     b = " + b^{(l)}" if net.bias else ""
-    steps = [("Forward pass, layer by layer, starting from the input:",
+    steps = [Step("forward",
               rf"z^{{(l)}} = W^{{(l)}} a^{{(l-1)}}{b}, \qquad a^{{(l)}} = g_l\bigl(z^{{(l)}}\bigr),"
               rf" \qquad a^{{(0)}} = x, \qquad \hat{{y}} = a^{{({net.depth})}}")]
     loss = LOSSES[net.loss]
-    steps.append(("The loss of one example (natural logarithm; a batch takes the mean over examples):",
-                  loss.latex))
+    steps.append(Step("loss", loss.latex))
     return steps
 
 
-def _output_steps(d) -> list[tuple[str, str]]:
+def _output_steps(d) -> list[Step]:
     net, ch = d.network, d.chain
     L, lay = net.depth, net.layers
     p = lambda e: latex(e, lay)
@@ -116,30 +128,29 @@ def _output_steps(d) -> list[tuple[str, str]]:
     act = ACTIVATIONS[net.activations[-1]]
     yh = rf"\hat{{y}}{sub}"
     # one output: dL/dŷ = …; several: each dL/dŷ_k = … (never "dL/dŷ_j = dL/dŷ_1")
-    steps = [("Differentiate the loss with respect to the output:",
+    steps = [Step("dloss",
               rf"\frac{{\partial L}}{{\partial {yh}}} = {p(display_form(ch.dL_dyhat[0]))}" if j == 0 else
               r", \quad ".join(rf"\frac{{\partial L}}{{\partial \hat{{y}}_{{{k + 1}}}}} = {p(display_form(e))}"
                                for k, e in enumerate(ch.dL_dyhat)))]
     if act.derivative is None:
-        steps.append(("The softmax couples the outputs: its Jacobian is",
+        steps.append(Step("softmax_jacobian",
                       r"\frac{\partial \hat{y}_k}{\partial z^{(%d)}_j} = \hat{y}_k\,(\mathbf{1}[k=j] - \hat{y}_j)" % L))
-        steps.append(("Chain rule over every output:",
+        steps.append(Step("chain_over_outputs",
                       rf"\delta^{{({L})}}_j = \sum_k \frac{{\partial L}}{{\partial \hat{{y}}_k}}"
                       rf"\frac{{\partial \hat{{y}}_k}}{{\partial z^{{({L})}}_j}}"))
     else:
         zL = f"z^{{({L})}}{sub}"
-        steps.append(("The output activation's derivative, written in the output itself:",
+        steps.append(Step("output_derivative",
                       rf"{act.latex}'\bigl({zL}\bigr) = {p(ch.jacobian[0][0])}" if not act.kinked
                       else act.derivative_latex))
-        steps.append(("Chain rule:", rf"\delta^{{({L})}}{sub} = \frac{{\partial L}}{{\partial {yh}}}"
+        steps.append(Step("chain_rule", rf"\delta^{{({L})}}{sub} = \frac{{\partial L}}{{\partial {yh}}}"
                       rf"\cdot {act.latex}'\bigl(z^{{({L})}}{sub}\bigr)"))
     for k, closed in enumerate(ch.closed):
         lhs = _vec("delta", L) + ("" if j == 0 else f"_{{{k + 1}}}")
-        words = ("which simplifies to the closed form" + (" (the labels of a one-hot target sum to 1)"
-                 if ch.constraint else "") + (", proved by SymPy:" if ch.proved else ":"))
+        words = "closed_form" + ("_one_hot" if ch.constraint else "") + ("" if ch.proved else "_unproved")
         mid = "" if act.derivative is None else (
             rf" = {_factor(display_form(ch.dL_dyhat[k]), lay)} \cdot {_factor(ch.jacobian[k][k], lay)}")
-        steps.append((words if k == 0 else "", f"{lhs}{mid} = {p(closed)}"))
+        steps.append(Step(words if k == 0 else "", f"{lhs}{mid} = {p(closed)}"))
     return steps
 
 
@@ -155,32 +166,31 @@ def _factor(expr: sp.Expr, layers) -> str:
     return rf"\left({tex}\right)" if expr.is_Add else tex
 
 
-def _hidden_steps(d) -> list[tuple[str, str]]:
+def _hidden_steps(d) -> list[Step]:
     net = d.network
     if net.depth < 2:
         return []
-    steps = [("Each hidden layer's delta comes from the layer above (backpropagation):",
+    steps = [Step("hidden",
               r"\delta^{(l)} = \bigl(W^{(l+1)}\bigr)^{\top} \delta^{(l+1)} \odot g_l'\bigl(z^{(l)}\bigr)")]
     for l in range(net.depth - 1, 0, -1):
         act = ACTIVATIONS[net.activations[l - 1]]
-        steps.append((f"Layer {l} uses", act.derivative_latex))
+        steps.append(Step("layer_uses", act.derivative_latex, (("l", l),)))
         for j in range(net.layers[l]):  # the derivation's own rule, the one the graph evaluates
-            steps.append(("", f"{latex(d.delta[l - 1][j], net.layers)} = "
+            steps.append(Step("", f"{latex(d.delta[l - 1][j], net.layers)} = "
                               f"{latex(d.delta_expr[l - 1][j], net.layers)}"))
     return steps
 
 
-def _gradient_steps(d) -> list[tuple[str, str]]:
+def _gradient_steps(d) -> list[Step]:
     b = r", \qquad \frac{\partial L}{\partial b^{(l)}} = \delta^{(l)}" if d.network.bias else ""
-    return [("Gradients of the parameters of every layer:",
-             r"\frac{\partial L}{\partial W^{(l)}} = \delta^{(l)} \bigl(a^{(l-1)}\bigr)^{\top}"
-             r" \quad\text{that is}\quad \frac{\partial L}{\partial W^{(l)}_{ji}} = \delta^{(l)}_j a^{(l-1)}_i" + b),
-            ("One step of gradient descent with learning rate eta:",
+    return [Step("gradients", r"\frac{\partial L}{\partial W^{(l)}} = \delta^{(l)} \bigl(a^{(l-1)}\bigr)^{\top}" + b),
+            Step("gradient_entries", r"\frac{\partial L}{\partial W^{(l)}_{ji}} = \delta^{(l)}_j a^{(l-1)}_i"),
+            Step("update",
              r"W^{(l)} \leftarrow W^{(l)} - \eta\,\frac{\partial L}{\partial W^{(l)}}"
              + (r", \qquad b^{(l)} \leftarrow b^{(l)} - \eta\,\frac{\partial L}{\partial b^{(l)}}"
                 if d.network.bias else ""))]
 
 
-def derivation_steps(d) -> tuple[tuple[str, str], ...]:
-    """The derivation as (words, LaTeX) pairs: forward, loss, δ⁽ᴸ⁾, hidden δ, gradients."""
+def derivation_steps(d) -> tuple[Step, ...]:
+    """The derivation as :class:`Step` rows: forward, loss, δ⁽ᴸ⁾, hidden δ, gradients."""
     return tuple(_forward_steps(d) + _output_steps(d) + _hidden_steps(d) + _gradient_steps(d))

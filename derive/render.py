@@ -61,6 +61,25 @@ def make_environment(templates_dir: Path | None = None) -> jinja2.Environment:
     return env
 
 
+def sheet_words(env: jinja2.Environment | None = None) -> dict:
+    """Every word the sheets print: the ``text`` of the environment's text.tex (the shipped one by default)."""
+    env = env or _shipped_environment()
+    try:
+        return env.get_template("text.tex").module.text
+    except jinja2.TemplateError as e:
+        raise _located(e) from e
+
+
+@functools.lru_cache(maxsize=1)
+def _shipped_environment() -> jinja2.Environment:
+    return make_environment()
+
+
+def step_words(step, words: dict) -> str:
+    """A derivation step's words from text.tex's ``steps``, its blanks filled ("Layer 2 uses")."""
+    return words["steps"][step.key].format(**dict(step.args)) if step.key else ""
+
+
 def render_sheet(context: dict, variant: str, env: jinja2.Environment) -> str:
     """The ``.tex`` text of one sheet; ``variant`` is ``"blank"`` or ``"solved"``.
 

@@ -441,7 +441,7 @@ def parse_spec(text: str, path: str = "<spec>", limits: Limits = WORKSHEET) -> S
     random = _random(r, doc.get("random", {}), net)
     return Spec(
         path=path,
-        title=_text(r, doc, "title", "Forward and backward pass"),
+        title=_text(r, doc, "title", ""),  # none: the templates' own (text.tex's "title")
         network=net,
         data=_data(r, doc["data"], net, random),
         fixed=_fixed(r, doc.get("params", {}), net),

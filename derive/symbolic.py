@@ -42,7 +42,7 @@ class Derivation:
     layers, in W⁽ˡ⁺¹⁾, δ⁽ˡ⁺¹⁾, z⁽ˡ⁾, a⁽ˡ⁾; the output layer's entry is
     ``output_delta``), ``dW_expr`` and ``db_expr``.
     ``chain`` keeps the raw chain-rule factors of δ⁽ᴸ⁾ and ``steps`` the
-    derivation as (words, LaTeX) pairs.
+    derivation as :class:`derive.latex.Step` rows (a key for the words, the LaTeX).
     """
 
     network: Network
@@ -61,7 +61,7 @@ class Derivation:
     dW_expr: tuple[tuple[tuple[sp.Expr, ...], ...], ...]
     db_expr: tuple[tuple[sp.Expr, ...], ...] | None
     chain: "OutputChain"
-    steps: tuple[tuple[str, str], ...]
+    steps: tuple  # latex.Step rows
 
     def __repr__(self) -> str:
         n = self.network

@@ -23,10 +23,6 @@ from .numeric import Key, given_values, show
 from .spec import Data, Params, Spec, Student
 from .symbolic import Graph, build_graph, derive_network
 
-SECTION_TITLES = {"forward": "Forward pass", "loss": "Loss", "backward": "Backward pass",
-                  "update": "Gradient-descent step"}
-
-
 class _NumberPrinter(TeacherPrinter):
     """Prints chosen symbols as numbers (negative ones in parentheses), · between factors.
 
@@ -115,15 +111,6 @@ def _intro(spec: Spec, section: str) -> str:
     return text
 
 
-def rounding_rule(decimals: int, rounding: str = "carry") -> str:
-    """The rounding rule printed on every sheet and stated in every student's feedback."""
-    if rounding == "exact":
-        return (f"Keep full precision in every step; round only the answers you write down, to "
-                f"{decimals} decimal places (halves round up, away from zero).")
-    return (f"Round every answer to {decimals} decimal places (halves round up, away from zero) "
-            "and carry the rounded values into later steps.")
-
-
 def variant_code(spec: Spec, student_id: str) -> str:
     """The footer code from which the key can be regenerated."""
     return f"derive {__version__} · spec {spec.fingerprint} · {student_id}"
@@ -148,7 +135,7 @@ def sheet_context(spec: Spec, student: Student, params: Params, data: Data, key:
     sections = []
     for section in ex.sections:
         asked = names.in_sections(list(graph.names), (section,))
-        sections.append({"name": section, "title": SECTION_TITLES[section], "intro": _intro(spec, section),
+        sections.append({"name": section, "intro": _intro(spec, section),
                          "items": [worked_line(graph, n, key, given) for n in asked]})
     as_list = lambda m: [list(r) for r in m]
     if engine == "lualatex" and fonts is None:
@@ -160,7 +147,7 @@ def sheet_context(spec: Spec, student: Student, params: Params, data: Data, key:
         "student": {"id": student.id, "name": student.name},
         "variant_code": variant_code(spec, student.id),
         "decimals": ex.decimals,
-        "rounding_rule": rounding_rule(ex.decimals, ex.rounding),
+        "rounding": ex.rounding,  # the sentence is text.tex's: rounding.carry or rounding.exact
         "learning_rate": ex.learning_rate,
         "network": {
             "layers": list(net.layers), "depth": net.depth, "bias": net.bias,
@@ -171,5 +158,5 @@ def sheet_context(spec: Spec, student: Student, params: Params, data: Data, key:
         "given": {"x": as_list(data.x), "y": as_list(data.y), "W": [as_list(W) for W in params.W],
                   "b": None if params.b is None else [list(b) for b in params.b]},
         "sections": sections,
-        "derivation": [{"words": w, "latex": t} for w, t in derive_network(net).steps],
+        "derivation": [{"key": s.key, "args": dict(s.args), "latex": s.latex} for s in derive_network(net).steps],
     }

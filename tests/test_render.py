@@ -89,27 +89,26 @@ def classic_context(name="Ada Lovelace", sid="s1042", engine="pdflatex", **text)
         "student": {"id": sid, "name": name},
         "variant_code": f"derive 0.1.0 · spec 54a01da2 · {sid}",
         "decimals": 4,
-        "rounding_rule": "Round every answer to 4 decimal places (half up); "
-                         "carry the rounded values into later steps.",
+        "rounding": "carry",
         "learning_rate": eta,
         "network": {"layers": [2, 2, 1], "depth": 2, "bias": True,
                     "activations": [sigmoid, sigmoid], "loss": {"name": "bce", "latex": bce}},
         "given": {"x": [x], "y": [[y]], "W": [W1, [W2]], "b": [b1, [b2]]},
         "sections": [
-            {"name": "forward", "title": "Forward pass",
+            {"name": "forward",
              "intro": r"z^{(l)} = W^{(l)} a^{(l-1)} + b^{(l)}", "items": forward},
-            {"name": "loss", "title": "Loss", "intro": bce,
+            {"name": "loss", "intro": bce,
              "items": [item("loss", "L", bce[4:], rf"-\ln {a2:.4f}", loss)]},
-            {"name": "backward", "title": "Backward pass",
+            {"name": "backward",
              "intro": r"\delta^{(l)} = \bigl(W^{(l+1)}\bigr)^{\top}\delta^{(l+1)} \odot g'\bigl(z^{(l)}\bigr)",
              "items": backward},
-            {"name": "update", "title": "Gradient-descent step",
+            {"name": "update",
              "intro": r"W \leftarrow W - \eta\,\partial L/\partial W", "items": update},
         ],
         "derivation": [
-            {"words": "Differentiate the loss with respect to the output:",
+            {"key": "dloss", "args": {},
              "latex": r"\frac{\partial L}{\partial \hat{y}} = \frac{\hat{y} - y}{\hat{y}(1-\hat{y})}"},
-            {"words": "", "latex": r"\delta^{(2)} = \hat{y} - y"},
+            {"key": "", "args": {}, "latex": r"\delta^{(2)} = \hat{y} - y"},
         ],
     }
     context.update(text)
@@ -150,9 +149,9 @@ def test_unknown_variant_is_rejected(env):
 
 def test_missing_context_key_is_an_error(env):
     context = classic_context()
-    del context["rounding_rule"]
+    del context["rounding"]
     from derive.errors import TemplateError
-    with pytest.raises(TemplateError, match=r"header\.tex:\d+: undefined: 'rounding_rule' is undefined"):
+    with pytest.raises(TemplateError, match=r"header\.tex:\d+: undefined: 'rounding' is undefined"):
         render_sheet(context, "blank", env)
 
 
@@ -366,6 +365,7 @@ def test_lualatex_sets_names_in_every_script(tmp_path, env):
         assert name in text, lang
     fonts = subprocess.run(["pdffonts", str(pdf)], capture_output=True, text=True).stdout
     assert "Type 3" not in fonts
+    assert "LMRomanCaps10" in fonts  # the course line keeps its small caps under lualatex too
 
 
 # --- shared templates are untrusted: sandboxed, and broken ones are one located line ---------
