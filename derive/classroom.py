@@ -367,7 +367,7 @@ def build_class(spec: Spec, roster: Roster, out: str | Path, secret: str, *, var
                                               engine=engine, jobs=jobs, progress=progress)
         _write_students(staging, roster, draws, texs)
         failures = _compile(staging, roster, texs, variants, engine, jobs, progress,
-                            template_assets(templates)) if pdf else ()
+                            template_assets(templates), templates) if pdf else ()
         write_atomic(staging / "answer-key.csv", answer_key_csv(roster, keys))
         write_atomic(staging / "answer-key.json", answer_key_json(roster, keys))
         write_atomic(staging / "manifest.json",
@@ -397,7 +397,7 @@ def template_assets(templates: Path | None) -> tuple[Path, ...]:
                         and p.is_file() and not p.is_symlink() and p.stat().st_size <= MAX_ASSET_BYTES))
 
 
-def _compile(staging: Path, roster: Roster, texs, variants, engine, jobs, progress, assets=()):
+def _compile(staging: Path, roster: Roster, texs, variants, engine, jobs, progress, assets=(), templates=None):
     from .pdf import Sheet, compile_sheets
     sheets = [Sheet(f"{sid}/{v}", tex, staging / "students" / sid / f"{v}.pdf")
               for (sid, v), tex in texs.items()]
@@ -409,7 +409,31 @@ def _compile(staging: Path, roster: Roster, texs, variants, engine, jobs, progre
                             progress=(lambda d, t: progress("pdf", d, t)) if progress else None,
                             workdir=staging / ".build", assets=assets)
     shutil.rmtree(staging / ".build", ignore_errors=True)
-    return result.failures
+    return traced_failures(result.failures, {f"{sid}/{v}": tex for (sid, v), tex in texs.items()}, templates)
+
+
+def traced_failures(failures, texs: dict[str, str], templates: Path | None) -> tuple:
+    """Each failure with the template line its error came from (TeX names the rendered .tex's line)."""
+    from dataclasses import replace
+    from .render import template_origin
+    out = []
+    for f in failures:
+        n, lines = f.error_line(), texs.get(f.key, "").splitlines()
+        origin = template_origin(lines[n - 1], templates) if n and n <= len(lines) else None
+        out.append(replace(f, origin=origin) if origin else f)
+    return tuple(out)
+
+
+def failure_groups(failures) -> list[tuple[list[str], object]]:
+    """Failures with the same error at the same template line, together: one report for 600 sheets.
+
+    Each group is (the sheets' keys, its first failure).
+    """
+    groups: dict[tuple, list] = {}
+    for f in failures:
+        message = f.log_excerpt.splitlines()[0] if f.log_excerpt else ""
+        groups.setdefault((message, f.origin or f.error_line()), []).append(f)
+    return [([f.key for f in fs], fs[0]) for fs in groups.values()]
 
 
 # --- the shipped examples ----------------------------------------------------------

@@ -172,8 +172,12 @@ def cmd_worksheets(args) -> int:
     result = build_class(spec, roster, args.out, secret, variants=variants,
                          pdf=not args.no_pdf, jobs=args.jobs, templates=templates,
                          engine=args.engine, force=args.force, progress=TerminalProgress())
-    for f in result.failures:
-        print(f"derive: sheet {f.key} failed to compile:\n{f.log_excerpt}", file=sys.stderr)
+    from .classroom import failure_groups
+    for keys, f in failure_groups(result.failures):  # one report per distinct error, not per sheet
+        which = (f"sheet {keys[0]}" if len(keys) == 1 else
+                 f"{len(keys)} sheets ({', '.join(keys[:3])}{', …' if len(keys) > 3 else ''})")
+        where = f" at {f.origin} (the template line)" if f.origin else ""
+        print(f"derive: {which} failed to compile{where}:\n{f.log_excerpt}", file=sys.stderr)
     pdfs = "" if args.no_pdf else f", {result.sheets - len(result.failures)} PDFs ({result.engine})"
     print(f"{result.students} students, {result.sheets} sheets{pdfs} in {result.out}"
           + (f"; {len(result.failures)} sheets FAILED" if result.failures else ""))

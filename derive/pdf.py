@@ -73,9 +73,19 @@ class Sheet:
 
 @dataclass(frozen=True)
 class SheetFailure:
-    """A sheet that did not compile, with the relevant lines of its TeX log."""
+    """A sheet that did not compile, with the relevant lines of its TeX log.
+
+    ``origin``: the template line the failing line came from, when known
+    (filled in by the caller, who knows the templates).
+    """
     key: str
     log_excerpt: str
+    origin: str = ""
+
+    def error_line(self) -> int | None:
+        """The line of the sheet's own .tex that TeX stopped at (``l.<n>``), if the log names one."""
+        m = re.search(r"^l\.(\d+)", self.log_excerpt, re.M)
+        return int(m.group(1)) if m else None
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 from importlib import resources
 import math
+import re
 import unicodedata
 from decimal import Decimal
 from pathlib import Path
@@ -59,6 +60,32 @@ def make_environment(templates_dir: Path | None = None) -> jinja2.Environment:
     env.filters.update(e=escape_latex, tex=escape_latex, num=_num,
                        given=format_given, exact=format_exact)
     return env
+
+
+_TEMPLATE_CODE = re.compile(r"\\VAR\{.*?\}|\\BLOCK\{.*?\}|\\#\{.*?#\}")
+
+
+def template_origin(tex_line: str, templates_dir: Path | None = None) -> str | None:
+    """The template file and line a line of a rendered sheet came from ("…/header.tex:17"), or None.
+
+    TeX's errors name lines of the rendered .tex; the instructor edits the
+    template.  Each template line is matched with its \\VAR and \\BLOCK parts
+    as wildcards; a line with too little literal text to tell is skipped, and
+    the instructor's own templates are tried before the shipped ones.
+    """
+    target = tex_line.strip()
+    if not target:
+        return None
+    folders = [Path(templates_dir)] if templates_dir is not None else []
+    for folder in [*folders, SHIPPED_TEMPLATES]:
+        for path in sorted(folder.glob("*.tex")):
+            for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+                literal = _TEMPLATE_CODE.split(line.strip())
+                if sum(len(part.strip()) for part in literal) < 6:
+                    continue
+                if re.fullmatch(".*?".join(re.escape(part) for part in literal), target):
+                    return f"{path}:{number}"
+    return None
 
 
 def sheet_words(env: jinja2.Environment | None = None) -> dict:

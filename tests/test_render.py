@@ -412,3 +412,23 @@ def test_a_big_gap_is_captioned_not_labelled_edge_by_edge():
     assert all(e["lx"] is None for e in d["edges"]) and [c["layer"] for c in d["captions"]] == [1, 2]
     small = diagram([2, 2, 1], [[[0.5, -0.3], [0.8, 0.2]], [[0.7, -0.5]]], None)
     assert all(e["lx"] is not None for e in small["edges"]) and not small["captions"]
+
+
+@pytest.mark.tex
+def test_a_tex_error_in_a_template_is_reported_once_at_the_templates_line(tmp_path, capsys):
+    """TeX names line 152 of each rendered sheet; the instructor needs header.tex's line, and once, not 12 times."""
+    from derive.cli import main
+    pack = tmp_path / "typo"
+    pack.mkdir()
+    header = (SHIPPED_TEMPLATES / "header.tex").read_text(encoding="utf-8")
+    lines = header.splitlines()
+    typo = next(i for i, line in enumerate(lines) if r"\ttfamily \VAR{student.id|e}" in line)
+    lines[typo] = lines[typo].replace(r"{\ttfamily", r"{\ttfamilyy")
+    (pack / "header.tex").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    status = main(["worksheets", "worksheets/random-221.toml", "--roster", "worksheets/roster-example.csv",
+                   "--out", str(tmp_path / "out"), "--secret", "s", "--weak-secret", "--templates", str(pack)])
+    err = capsys.readouterr().err
+    assert status == 1
+    assert err.count("failed to compile") == 1, err
+    assert f"12 sheets (s1001/blank" in err and f"{pack / 'header.tex'}:{typo + 1} (the template line)" in err
+    assert "Undefined control sequence" in err
