@@ -41,9 +41,11 @@ class TeacherPrinter(LatexPrinter):
         return super()._print_Function(expr, exp)
 
 
-def _example(tex: str, sample: str | None) -> str:
-    """Example s of a batch as a bracketed superscript: {z^{(1)}_{1}}^{[2]}."""
-    return tex if sample is None else f"{{{tex}}}^{{[{sample}]}}"
+def _example(head: str, sub: str = "", sup: str = "", sample: str | None = None) -> str:
+    """A symbol with its layer and example in one superscript, z^{(1)[2]}_{1}: example s of a batch
+    in brackets after the layer (stacking a second superscript, {z^{(1)}_{1}}^{[2]}, raised it)."""
+    sup += f"[{sample}]" if sample is not None else ""
+    return head + (f"^{{{sup}}}" if sup else "") + (f"_{{{sub}}}" if sub else "")
 
 
 _GIVEN = re.compile(r"(x|y)_(\d+)(?:_s(\d+))?")
@@ -61,7 +63,7 @@ def symbol_latex(name: str, layers: tuple[int, ...] = ()) -> str | None:
         return r"\eta"
     if m := _GIVEN.fullmatch(name):
         single = m[1] == "y" and layers and layers[-1] == 1
-        return _example(m[1] if single else f"{m[1]}_{{{m[2]}}}", m[3])
+        return _example(m[1], "" if single else m[2], sample=m[3])
     if m := _PARAMETER.fullmatch(name):
         return _parameter(m[1], m[2], m[3] + (m[4] or ""))
     p = names.parse(name)
@@ -70,15 +72,15 @@ def symbol_latex(name: str, layers: tuple[int, ...] = ()) -> str | None:
     sample = None if p.sample is None else str(p.sample)
     index = "".join(str(i) for i in p.index)
     if p.kind == "loss":
-        return _example("L", sample)
+        return _example("L", sample=sample)
     if p.kind in ("dW", "db"):
         return rf"\frac{{\partial L}}{{\partial {_parameter(p.kind[1], p.layer, index)}}}"
     if p.kind in ("new_W", "new_b"):
         return _parameter(p.kind[-1], p.layer, index, r",\text{new}")
     if p.kind == "a" and layers and p.layer == len(layers) - 1:
-        return _example(r"\hat{y}" if layers[-1] == 1 else rf"\hat{{y}}_{{{index}}}", sample)
+        return _example(r"\hat{y}", "" if layers[-1] == 1 else index, sample=sample)
     head = {"z": "z", "a": "a", "delta": r"\delta"}[p.kind]
-    return _example(f"{head}^{{({p.layer})}}_{{{index}}}", sample)
+    return _example(head, index, f"({p.layer})", sample)
 
 
 def _parameter(head: str, layer, index: str, mark: str = "") -> str:

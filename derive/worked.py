@@ -49,6 +49,19 @@ class _NumberPrinter(TeacherPrinter):
     def _print_Function(self, expr, exp=None):
         return self._bare_argument(expr, lambda: super(_NumberPrinter, self)._print_Function(expr, exp))
 
+    def _print_Mul(self, expr):
+        # y·ln(ŷ) with y = 0 prints as 0, not "0 · ln(0.4943)": the term is nothing to compute
+        # (a product of numbers, 0.9 · 0, keeps its factors: each is a step of the line).
+        if any(a.is_Function for a in expr.args) and any(self._is_zero(a) for a in expr.args):
+            return "0"
+        return super()._print_Mul(expr)
+
+    def _is_zero(self, expr) -> bool:
+        """Whether a factor is 0 in the numbers shown: y = 0, or (1 − y) with y = 1."""
+        if expr.is_Function or not expr.free_symbols or not all(s.name in self.numbers for s in expr.free_symbols):
+            return False
+        return expr.subs({s: sp.Rational(self.numbers[s.name]) for s in expr.free_symbols}) == 0
+
     def _print_ExpBase(self, expr, exp=None):
         return self._bare_argument(expr, lambda: super(_NumberPrinter, self)._print_ExpBase(expr, exp))
 
@@ -132,9 +145,12 @@ def sheet_context(spec: Spec, student: Student, params: Params, data: Data, key:
     net, ex = spec.network, spec.exercise
     graph = build_graph(net, data.size)
     given = given_values(graph, params, data, ex.learning_rate)
-    sections = []
+    sections, placed = [], set()
     for section in ex.sections:
-        asked = names.in_sections(list(graph.names), (section,))
+        # each answer in the first section that asks for it: a batch's per-example losses are
+        # the forward pass's, and the loss section then asks only for their mean
+        asked = [n for n in names.in_sections(list(graph.names), (section,)) if n not in placed]
+        placed.update(asked)
         sections.append({"name": section, "intro": _intro(spec, section),
                          "items": [worked_line(graph, n, key, given) for n in asked]})
     as_list = lambda m: [list(r) for r in m]

@@ -355,3 +355,19 @@ def test_seven_decimals_print_plain_numbers():
         if not ok:
             bad.append(f"{name}: {item['substituted']} = box {item['value']}")
     assert not bad, "\n".join(bad)
+
+
+def test_a_batch_sheet_asks_each_answer_once_with_the_example_beside_the_layer():
+    """XOR: the per-example losses are boxed once (in the forward pass), the sample index is
+    one superscript with the layer, z^{(1)[2]}_{1}, and y = 0 makes y·ln(ŷ) print as 0."""
+    spec = load_spec(ROOT / "worksheets" / "xor-241.toml")
+    _, _, ctx = next(shipped_contexts(ROOT / "worksheets" / "xor-241.toml"))
+    boxes = [i["answer"] for s in ctx["sections"] for i in s["items"]]
+    assert len(boxes) == len(set(boxes))
+    assert [i["answer"] for s in ctx["sections"] if s["name"] == "loss" for i in s["items"]] == ["loss"]
+    items = {i["answer"]: i for s in ctx["sections"] for i in s["items"]}
+    assert items["z1_1_s2"]["symbol"] == "z^{(1)[2]}_{1}"
+    assert "x^{[2]}_{1}" in items["z1_1_s2"]["formula"] and "}}^{[" not in items["z1_1_s2"]["formula"]
+    for s in range(1, spec.data.size + 1):
+        line = items[f"loss_s{s}"]["substituted"]
+        assert r"0 \cdot \ln" not in line and r"\left(1 - 1\right) \cdot" not in line, line
