@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from . import __version__
+from .answers import answers_form_md, answers_template_csv
 from .worked import sheet_context
 from .errors import OutputError, RosterError
 from .numeric import Key, key as exercise_key
@@ -370,6 +371,8 @@ def build_class(spec: Spec, roster: Roster, out: str | Path, secret: str, *, var
                             template_assets(templates), templates) if pdf else ()
         write_atomic(staging / "answer-key.csv", answer_key_csv(roster, keys))
         write_atomic(staging / "answer-key.json", answer_key_json(roster, keys))
+        write_atomic(staging / "answers-template.csv", answers_template_csv(spec, roster))
+        write_atomic(staging / "answers-form.md", answers_form_md(spec))
         write_atomic(staging / "manifest.json",
                      manifest_json(spec, roster, draws, secret, engine, variants, failures))
     return ClassBuild(out, len(roster.students), len(texs), tuple(failures), engine)
@@ -562,7 +565,8 @@ def draws_from_manifest(spec: Spec, roster: Roster, manifest: dict, folder: Path
 def grade_class(spec: Spec, roster: Roster, answers_path: str | Path, out: str | Path, *,
                 secret: str | None = None, key: str | Path | None = None, class_dir: str | Path | None = None,
                 tolerance=None, carried_weight: float = 1.0,
-                fewer_decimals_deduction: float = 0.0, force: bool = False) -> ClassGrades:
+                fewer_decimals_deduction: float = 0.0, force: bool = False,
+                id_column: str | None = None, answer_map: str | Path | None = None) -> ClassGrades:
     """Grade a class's answers file against each student's own exercise; write the reports.
 
     The exercises come from ``key`` (the class folder's answer-key.csv and
@@ -570,7 +574,9 @@ def grade_class(spec: Spec, roster: Roster, answers_path: str | Path, out: str |
     against ``secret``), or from ``secret`` alone (drawn again in roster order).
     A class folder made from another spec, or with another secret, is refused.
     An existing ``out`` is refused unless ``force``; then it is replaced whole,
-    only once the new grades are complete.
+    only once the new grades are complete.  ``id_column`` and ``answer_map``
+    (a ``column,answer`` CSV) say how to read a form or LMS export
+    (:mod:`derive.answers`).
     """
     from .grade import (GradedStudent, Marking, Problem, Tolerance, copying_flags, few_match_warning,
                         grade_problem, read_answers, write_grades)
@@ -590,7 +596,8 @@ def grade_class(spec: Spec, roster: Roster, answers_path: str | Path, out: str |
         order_note = _redrawn_warnings(roster, draws, secret or "")
     ex = spec.exercise
     asked = asked_names(spec, spec.data.size)
-    answers = read_answers(answers_path, roster=roster.ids(), expected=asked)
+    answers = read_answers(answers_path, roster=roster.ids(), expected=asked, id_column=id_column,
+                           mapping=answer_map)
     marking = Marking(tolerance or Tolerance.by_decimals(ex.decimals), carried_weight, fewer_decimals_deduction)
     problems = [Problem.of(spec.network, draws[s.id].params, draws[s.id].data, ex.learning_rate, ex.decimals,
                            ex.rounding) for s in roster.students]
@@ -603,7 +610,7 @@ def grade_class(spec: Spec, roster: Roster, answers_path: str | Path, out: str |
     if manifest is None and not spec.is_fixed():
         order_note += [w for w in [few_match_warning(roster.ids(), keys, given, asked, marking.tolerance)] if w]
     warnings = answers.warnings + tuple(order_note)
-    with output_folder(out, force, [spec.path, roster.path, answers_path, key, class_dir]) as staging:
+    with output_folder(out, force, [spec.path, roster.path, answers_path, key, class_dir, answer_map]) as staging:
         made = write_grades(staging, graded, decimals=ex.decimals, tolerance=tolerance,
                             carried_weight=carried_weight, warnings=warnings)
     return ClassGrades(graded, warnings, tuple(out / p.relative_to(staging) for p in made))

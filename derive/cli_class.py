@@ -57,7 +57,14 @@ def add_class_commands(sub) -> None:
     g = sub.add_parser("grade", help="grade a class's answers file; write grades, feedback, summary")
     g.add_argument("spec")
     g.add_argument("--roster", required=True)
-    g.add_argument("--answers", required=True, help="CSV: wide (student_id, one column per answer) or long")
+    g.add_argument("--answers", required=True,
+                   help="CSV: wide (student_id, one column per answer) or long, or a Google Forms, "
+                        "Microsoft Forms, Moodle Responses or Canvas Student Analysis export")
+    g.add_argument("--answers-id-column", metavar="COLUMN",
+                   help="the answers file's column that identifies students (default: detected; "
+                        "--id-column is the roster's)")
+    g.add_argument("--map", dest="answer_map", metavar="FILE",
+                   help="CSV of rows column,answer: which answers file column holds which answer")
     g.add_argument("--out", required=True, help="folder for grades.csv, feedback/, summary.md")
     src = g.add_mutually_exclusive_group()
     src.add_argument("--secret", help="the secret the worksheets were made with (default: $DERIVE_SECRET)")
@@ -203,7 +210,8 @@ def cmd_grade(args) -> int:
     result = grade_class(spec, roster, args.answers, args.out, secret=secret, key=args.key,
                          class_dir=args.class_dir, tolerance=tolerance_from(args),
                          carried_weight=args.carried_weight,
-                         fewer_decimals_deduction=args.fewer_decimals_deduction, force=args.force)
+                         fewer_decimals_deduction=args.fewer_decimals_deduction, force=args.force,
+                         id_column=args.answers_id_column, answer_map=args.answer_map)
     for w in result.warnings:
         print(f"derive: warning: {printable(w)}", file=sys.stderr)
     for st in result.students:

@@ -586,31 +586,58 @@ def _delimiter(text: str) -> str:
 
 
 def read_answers(path: str | Path, *, roster: Iterable[str] | None = None,
-                 expected: Iterable[str] | None = None) -> Answers:
-    """Read a class's answers CSV, wide or long (detected from the header).
+                 expected: Iterable[str] | None = None, id_column: str | None = None,
+                 mapping: str | Path | Mapping[str, str] | None = None) -> Answers:
+    """Read a class's answers CSV: derive's own, wide or long, or a form or LMS export (detected).
 
     ``roster`` (student ids) and ``expected`` (the answer names the sheet
-    asks) add warnings for ids and names outside them.  Raises
-    :class:`~derive.errors.AnswersError` only when the file cannot be read at all.
+    asks, in box order) add warnings for ids and names outside them; ids are
+    matched to the roster's case-insensitively.  ``id_column`` names the
+    column that identifies students, ``mapping`` (a ``--map`` CSV file, or
+    column → answer name) names answer columns; see :mod:`derive.answers`
+    for the exports read.  Raises :class:`~derive.errors.AnswersError` only
+    when the file cannot be read at all.
     """
+    from . import answers as exports
     path = str(path)
     text = read_text(path, AnswersError)
-    rows = _rows(text, path, _delimiter(text))
+    delimiter = _delimiter(text)
+    first = next((ln for ln in text.splitlines() if ln.strip()), "")
+    own = _header_key(first.split(delimiter)[0].strip('"')) == "student_id"
+    rows = _rows(text, path, delimiter if own else exports.export_delimiter(text))
     if not rows:
         raise AnswersError("empty file; expected a header starting with student_id", file=path, line=1)
     line, header = rows[0]
     keys = [_header_key(c) for c in header]
-    if keys[0] != "student_id":
-        raise AnswersError(f"expected the first column to be student_id; got {header[0].strip()!r}",
-                           file=path, line=line)
-    reader = _read_long if keys == ["student_id", "name", "value"] else _read_wide
-    asked = set(expected) if expected is not None else None
-    students, lines, warnings = reader(path, header, rows[1:], asked)
+    if isinstance(mapping, (str, Path)):
+        mapping = exports.read_map(mapping)
+    boxes = list(expected) if expected is not None else None
+    if keys[0] == "student_id" and id_column is None and not mapping:
+        reader = _read_long if keys == ["student_id", "name", "value"] else _read_wide
+        asked = set(boxes) if boxes is not None else None
+        students, lines, warnings = reader(path, header, rows[1:], asked)
+        layout = "long" if reader is _read_long else "wide"
+        students, lines = _as_on_roster(students, lines, roster)
+    else:
+        students, lines, warnings, layout = exports.read_export(
+            path, rows, expected=boxes, roster=roster, id_column=id_column, mapping=mapping)
     if roster is not None:
         warnings += _roster_warnings(path, lines, roster)
-    return Answers(path, "long" if reader is _read_long else "wide",
+    return Answers(path, layout,
                    MappingProxyType({s: MappingProxyType(a) for s, a in students.items()}),
                    MappingProxyType(lines), tuple(warnings))
+
+
+def _as_on_roster(students: dict, lines: dict, roster: Iterable[str] | None) -> tuple[dict, dict]:
+    """Ids as the roster spells them, where they differ only in case or surrounding spaces."""
+    if roster is None:
+        return students, lines
+    from .answers import match_id, roster_lookup
+    lookup = roster_lookup(roster)
+    renamed = {sid: match_id(sid, lookup) for sid in students}
+    if len(set(renamed.values())) < len(renamed):  # two spellings of one id: keep them apart
+        return students, lines
+    return ({renamed[s]: a for s, a in students.items()}, {renamed[s]: n for s, n in lines.items()})
 
 
 def _roster_warnings(path: str, lines: Mapping[str, int], roster: Iterable[str]) -> list[str]:
