@@ -14,15 +14,19 @@ import argparse
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-STUDENTS = ROOT / "tests" / "fixtures" / "students"
+sys.path.insert(0, str(ROOT / "tests"))
+from students import student  # noqa: E402  (correct.py, or it with one mistake's edit)
+
+WORK = Path(tempfile.mkdtemp(prefix="bench-checkcode-"))
 CASES = {
-    "correct (classic 2-2-1)": [str(STUDENTS / "correct.py"), "--spec", "worksheets/classic-221.toml"],
-    "σ′ left out, named": [str(STUDENTS / "no_sigma_prime.py"), "--spec", "worksheets/classic-221.toml"],
-    "tutorial via adapter": [str(STUDENTS / "tutorial.py"), "--spec", "worksheets/tutorial-231-relu.toml",
+    "correct (classic 2-2-1)": [str(student("correct", WORK)), "--spec", "worksheets/classic-221.toml"],
+    "σ′ left out, named": [str(student("no_sigma_prime", WORK)), "--spec", "worksheets/classic-221.toml"],
+    "tutorial via adapter": [str(student("tutorial", WORK)), "--spec", "worksheets/tutorial-231-relu.toml",
                              "--adapter", "tutorial"],
 }
 
@@ -50,11 +54,11 @@ def main() -> None:
     from derive.checkcode import check_code
     from derive.spec import load_spec
     spec = load_spec(ROOT / "worksheets" / "classic-221.toml")
-    for name, file in (("correct", "correct.py"), ("σ′ left out, named", "no_sigma_prime.py")):
+    for name, file in (("correct", "correct"), ("σ′ left out, named", "no_sigma_prime")):
         times = []
         for _ in range(args.repeat):
             t = time.perf_counter()
-            check_code(str(STUDENTS / file), spec)
+            check_code(str(student(file, WORK)), spec)
             times.append(time.perf_counter() - t)
         t = statistics.median(times)
         print(f"check_code() in one process, {name:<19} {t:6.2f} s  ({t / base:4.1f}x baseline)")

@@ -1,6 +1,6 @@
 """derive check-code: students' own backprop code, run contained and named by its mistake.
 
-Every fixture under tests/fixtures/students/ is a student's file; the correct one is also an
+Every student file (tests/students.py: a fixture, or correct.py with one mistake's edit) is a student's file; the correct one is also an
 independent route, checked here against the hand NumPy MLP and PyTorch in tests/oracle.py.
 """
 import importlib.util
@@ -21,6 +21,7 @@ from derive.sandbox import Limits
 from derive.spec import load_spec, parse_spec
 from derive.symbolic import build_graph
 from derive.testing import check_backprop
+from students import student
 
 ROOT = Path(__file__).resolve().parent.parent
 STUDENTS = ROOT / "tests" / "fixtures" / "students"
@@ -129,9 +130,9 @@ MISTAKEN = {  # fixture → function, mistake id, words of the short name
 
 
 @pytest.mark.parametrize("fixture", MISTAKEN)
-def test_each_mistake_gets_its_name(fixture):
+def test_each_mistake_gets_its_name(fixture, tmp_path):
     function, mistake, words = MISTAKEN[fixture]
-    report = check_code(str(STUDENTS / f"{fixture}.py"), load_spec(CLASSIC), limits=FAST)
+    report = check_code(str(student(fixture, tmp_path)), load_spec(CLASSIC), limits=FAST)
     f = report.finding(function)
     assert f.status == "wrong" and f.mistake.partition(":")[0] == mistake, f
     assert words in f.title and f.sentence == MISTAKES[mistake].sentence
@@ -140,8 +141,8 @@ def test_each_mistake_gets_its_name(fixture):
     assert not report.passed and report.score < report.max_score
 
 
-def test_a_mistake_reports_the_first_differing_entry():
-    f = check_code(str(STUDENTS / "no_sigma_prime.py"), load_spec(CLASSIC), limits=FAST).finding("backward")
+def test_a_mistake_reports_the_first_differing_entry(tmp_path):
+    f = check_code(str(student("no_sigma_prime", tmp_path)), load_spec(CLASSIC), limits=FAST).finding("backward")
     assert f.detail.startswith("dW1[0, 0] = ") and "expected" in f.detail and "network 1 of 5" in f.detail
 
 
@@ -150,8 +151,8 @@ def test_a_mistake_reports_the_first_differing_entry():
     ("loops", "backward", "timeout", "time limit"),
     ("memory", "forward", "memory", "memory"),
 ])
-def test_raising_looping_and_allocating_code_is_contained_per_function(fixture, function, status, words):
-    report = check_code(str(STUDENTS / f"{fixture}.py"), load_spec(CLASSIC), limits=FAST)
+def test_raising_looping_and_allocating_code_is_contained_per_function(fixture, function, status, words, tmp_path):
+    report = check_code(str(student(fixture, tmp_path)), load_spec(CLASSIC), limits=FAST)
     f = report.finding(function)
     assert f.status == status and words in f.detail + f.traceback, f
     assert f'File "{fixture}.py"' in f.traceback  # the student's own frame...
@@ -159,10 +160,10 @@ def test_raising_looping_and_allocating_code_is_contained_per_function(fixture, 
     assert report.finding("forward" if function != "forward" else "loss").status == "pass"
 
 
-def test_network_and_files_outside_the_folder_are_refused():
+def test_network_and_files_outside_the_folder_are_refused(tmp_path):
     escape = Path("/tmp/derive-sandbox-escape.txt")
     escape.unlink(missing_ok=True)
-    report = check_code(str(STUDENTS / "escapes.py"), load_spec(CLASSIC), limits=FAST)
+    report = check_code(str(student("escapes", tmp_path)), load_spec(CLASSIC), limits=FAST)
     assert report.finding("forward").status == "error" and "socket" in report.finding("forward").detail
     assert "reading /etc/passwd" in report.finding("loss").detail
     assert "writing /tmp/derive-sandbox-escape.txt" in report.finding("update").detail
@@ -196,10 +197,10 @@ def test_secret_and_student_seed_the_networks():
     assert draw_networks(spec, a.seed).cases != draw_networks(spec, student_seed("s3cret", "bob")).cases
 
 
-def test_the_pytest_helper():
+def test_the_pytest_helper(tmp_path):
     check_backprop(str(STUDENTS / "correct.py"), str(CLASSIC), limits=FAST)
     with pytest.raises(AssertionError, match="σ′ left out"):
-        check_backprop(str(STUDENTS / "no_sigma_prime.py"), str(CLASSIC), limits=FAST)
+        check_backprop(str(student("no_sigma_prime", tmp_path)), str(CLASSIC), limits=FAST)
 
 
 # --- the command line ---------------------------------------------------------------------
@@ -208,10 +209,10 @@ def _check(*argv):
     return main(["check-code", *map(str, argv), "--time-limit", "1"])
 
 
-def test_exit_status_0_1_2(capsys):
+def test_exit_status_0_1_2(capsys, tmp_path):
     assert _check(STUDENTS / "correct.py", "--spec", CLASSIC) == 0
     assert "score 5/5" in capsys.readouterr().out
-    assert _check(STUDENTS / "sign_error.py", "--spec", CLASSIC) == 1
+    assert _check(student("sign_error", tmp_path), "--spec", CLASSIC) == 1
     out = capsys.readouterr().out
     assert "backward  a sign error in δ (layer 2): dW1[0, 0] = " in out and "score 3/5" in out
     for bad, words in [("missing_update", "no function update; the contract expects forward(X, params)"),
@@ -227,7 +228,7 @@ def test_exit_status_0_1_2(capsys):
 
 def test_json_and_gradescope_results(tmp_path, capsys):
     results = tmp_path / "results.json"
-    assert _check(STUDENTS / "update_sign.py", "--spec", CLASSIC, "--json", "--gradescope", results) == 1
+    assert _check(student("update_sign", tmp_path), "--spec", CLASSIC, "--json", "--gradescope", results) == 1
     out = json.loads(capsys.readouterr().out)
     assert {"student", "spec", "convention", "layers", "batch", "networks", "seed", "score", "max_score",
             "passed", "functions"} <= set(out)
