@@ -281,6 +281,10 @@ def read_export(path: str, rows: list[tuple[int, list[str]]], *, expected: Seque
                 warnings.append(f"{path}:{line}: no student id in column {idx + 1} "
                                 f"({header[idx].strip()!r}); row ignored")
             continue
+        state = cell(keys.index("state")).strip() if shape is SHAPES[2] and "state" in keys else "Finished"
+        if _key(state) != "finished":  # Moodle: In progress, Overdue, Never submitted
+            warnings.append(f"{path}:{line}: the attempt of {raw} is {state!r}, not finished; row ignored")
+            continue
         when = parse_time(cell(times[0])) if times else None
         answers = {n: ("" if cell(i).strip() in shape.empty else cell(i)) for i, n in columns.items()}
         submissions.append((match_id(raw, lookup), line, when, answers))

@@ -196,3 +196,14 @@ def test_the_blank_template_reads_back_as_nothing_answered(made, tmp_path):
     grade_class(spec, roster, tmp / "class" / "answers-template.csv", tmp_path / "g",
                 class_dir=tmp / "class", secret="s")
     assert {r["score"] for r in grades(tmp_path / "g").values()} == {"0"}
+
+
+def test_a_moodle_attempt_not_finished_is_ignored_with_a_warning(tmp_path):
+    p = tmp_path / "a.csv"
+    p.write_text("Surname,First name,ID number,State,Started on,Completed,Time taken,Grade/1.00,Response 1\n"
+                 "Adler,Zoë,s1002,Finished,\"1 December 2026, 10:00 AM\",\"1 December 2026, 10:20 AM\",20 mins,"
+                 "1.00,0.5\n"
+                 "Adler,Zoë,s1002,In progress,\"1 December 2026, 11:00 AM\",-,-,-,0.9\n", encoding="utf-8")
+    a = read_answers(p, roster=["s1002"], expected=["z1_1"])
+    assert dict(a.students["s1002"]) == {"z1_1": "0.5"}
+    assert any(w.startswith(f"{p}:3: the attempt of s1002 is 'In progress'") for w in a.warnings), a.warnings
