@@ -24,9 +24,25 @@ def read_spec(args):
 
 
 def read_roster(args):
-    """The command's --roster, read within its size limits."""
+    """The command's --roster, read within its size limits and with the options that say how to read it."""
     from .spec import load_roster
-    return load_roster(args.roster, limits(args))
+    return load_roster(args.roster, limits(args), id_column=args.roster_id_column,
+                       name_column=args.roster_name_column, encoding=args.roster_encoding)
+
+
+def _roster_options(parser) -> None:
+    """--roster and the options that say how to read it (each also spelled --roster-…, as in
+    --roster-id-column, beside grade's --answers-id-column)."""
+    parser.add_argument("--roster", required=True,
+                        help="CSV of the students: student_id and name columns, a Moodle participants or Canvas "
+                             "gradebook export, or a spreadsheet's CSV (, ; or tab)")
+
+    def option(name: str, **kw) -> None:
+        parser.add_argument(f"--{name}", f"--roster-{name}", dest=f"roster_{name.replace('-', '_')}", **kw)
+    option("id-column", metavar="COLUMN", help="the roster's column of student ids (default: detected)")
+    option("name-column", metavar="COLUMN", action="append",
+           help="the roster's column of names (default: detected); give it twice to join first and last names")
+    option("encoding", help="the roster's encoding (default: UTF-8, else UTF-16 by its BOM, else Windows-1252)")
 
 
 def add_class_commands(sub) -> None:
@@ -39,7 +55,7 @@ def add_class_commands(sub) -> None:
 
     w = sub.add_parser("worksheets", help="a blank and a solved sheet per student, as .tex and PDF")
     w.add_argument("spec")
-    w.add_argument("--roster", required=True, help="CSV with student_id and name columns")
+    _roster_options(w)
     w.add_argument("--out", required=True, help="output folder (refused if it exists, unless --force)")
     w.add_argument("--secret", help="instructor's secret (default: $DERIVE_SECRET); make one with derive secret")
     w.add_argument("--secret-file", help="read the secret from this file (kept out of shell history and ps)")
@@ -56,7 +72,7 @@ def add_class_commands(sub) -> None:
 
     g = sub.add_parser("grade", help="grade a class's answers file; write grades, feedback, summary")
     g.add_argument("spec")
-    g.add_argument("--roster", required=True)
+    _roster_options(g)
     g.add_argument("--answers", required=True,
                    help="CSV: wide (student_id, one column per answer) or long, or a Google Forms, "
                         "Microsoft Forms, Moodle Responses or Canvas Student Analysis export")

@@ -500,7 +500,10 @@ import csv  # noqa: E402
 import io  # noqa: E402
 import unicodedata  # noqa: E402
 
+from typing import Sequence  # noqa: E402
+
 from .errors import RosterError  # noqa: E402
+from .rosters import choose_columns, decode, delimiter_name, read_bytes, sniff_delimiter  # noqa: E402
 
 _SAFE_ID = re.compile(r"^[\w@+.\-]+$")
 _RESERVED = re.compile(r"^(con|prn|aux|nul|com[0-9]|lpt[0-9])(\..*)?$", re.IGNORECASE)  # Windows devices
@@ -556,25 +559,29 @@ def read_text(path: str | Path, error: type) -> str:
                     file=str(path), line=line) from None
 
 
-def load_roster(path: str | Path, limits: Limits = WORKSHEET) -> Roster:
-    """Read a roster CSV with a header naming ``student_id`` and ``name`` columns."""
-    text = read_text(path, RosterError)
-    rows = list(csv.reader(io.StringIO(text, newline="")))
-    if not rows:
+def load_roster(path: str | Path, limits: Limits = WORKSHEET, *, id_column: str | None = None,
+                name_column: str | Sequence[str] | None = None, encoding: str | None = None) -> Roster:
+    """Read a roster CSV: derive's own (``student_id``, ``name``), or as Moodle, Canvas or a spreadsheet exports it.
+
+    The encoding and the separator (``,``, ``;`` or tab) are detected (see
+    :mod:`derive.rosters`); ``encoding`` forces one. ``id_column`` and
+    ``name_column`` choose the columns (several name columns are joined with
+    a space); without them the header must fit exactly one known export.
+    """
+    text = decode(read_bytes(path), path, encoding)
+    delimiter = sniff_delimiter(text)
+    rows = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    header = [h.strip() for h in next(rows, [])]
+    if not any(header):
         raise RosterError("empty file; expected a header with student_id and name", file=str(path), line=1)
-    header = [h.strip() for h in rows[0]]
-    for column in ("student_id", "name"):
-        if column not in header:
-            raise RosterError(f'missing column "{column}"; the header has {", ".join(header) or "nothing"}'
-                              + did_you_mean(column, header), file=str(path), line=1, key="header")
-    i_id, i_name = header.index("student_id"), header.index("name")
+    columns = choose_columns(header, path, id_column, name_column)
     students, seen = [], {}
-    for n, row in _lines(text, path):
-        if not any(cell.strip() for cell in row):
-            continue  # blank lines, as spreadsheets leave them
-        _check_row(path, n, row, header)
-        sid = unicodedata.normalize("NFC", row[i_id].strip()) if i_id < len(row) else ""
-        name = row[i_name].strip() if i_name < len(row) else ""
+    for n, row in _lines(text, path, delimiter):
+        if not any(cell.strip() for cell in row) or not columns.is_student(row):
+            continue  # blank lines, as spreadsheets leave them; Canvas's Points Possible row
+        _check_row(path, n, row, header, delimiter)
+        sid = unicodedata.normalize("NFC", columns.student_id(row))
+        name = columns.student_name(row)
         if len(name) > MAX_NAME:
             raise RosterError(f"expected a name of at most {MAX_NAME} characters; got {len(name)}",
                               file=str(path), line=n, key="name")
@@ -589,10 +596,10 @@ def load_roster(path: str | Path, limits: Limits = WORKSHEET) -> Roster:
     return Roster(str(path), tuple(students))
 
 
-def _lines(text: str, path):
+def _lines(text: str, path, delimiter: str = ","):
     """(line number, cells) of each row after the header; a row that runs over several lines
     (an unclosed quote swallowing the rows after it) is an error naming where it starts."""
-    reader = csv.reader(io.StringIO(text, newline=""))
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     next(reader, None)
     line = reader.line_num + 1
     for row in reader:
@@ -603,11 +610,11 @@ def _lines(text: str, path):
         line = reader.line_num + 1
 
 
-def _check_row(path, n: int, row: list[str], header: list[str]) -> None:
+def _check_row(path, n: int, row: list[str], header: list[str], delimiter: str = ",") -> None:
     extra = row[len(header):]
     if len(row) < len(header) or any(c.strip() for c in extra):
         raise RosterError(f"{len(row)} cells but the header has {len(header)}; expected one cell per column "
-                          "(a comma inside a name needs quotes)", file=str(path), line=n)
+                          f"({delimiter_name(delimiter)} inside a name needs quotes)", file=str(path), line=n)
 
 
 def _check_student(path, n: int, sid: str, seen: dict) -> None:

@@ -1,9 +1,11 @@
-"""Rosters: scripts of every kind, BOM, and one-line errors with exit status 2."""
+"""Rosters: scripts of every kind, BOM, LMS and spreadsheet exports, and one-line errors with exit status 2."""
+import json
 from pathlib import Path
 
 import pytest
 
 from derive.cli import main
+from derive.errors import RosterError
 from derive.spec import load_roster
 
 ROSTERS = Path(__file__).parent / "fixtures" / "rosters"
@@ -24,7 +26,8 @@ BAD = {
     "bad-missing-column.csv": (1, 'missing column "student_id"'),
     "bad-duplicate-id.csv": (4, 'duplicate student_id "s001" (first on line 2)'),
     "bad-empty-id.csv": (3, "empty student_id"),
-    "bad-encoding-latin1.csv": (3, "not UTF-8"),
+    # a Latin-1 file now reads as Windows-1252 (spreadsheet-latin1.csv); this byte is in neither
+    "bad-encoding-undecodable.csv": (3, "not UTF-8, UTF-16 or Windows-1252 text (byte 0x81)"),
     "bad-unsafe-id.csv": (3, "names a folder"),
     "bad-no-students.csv": (2, "no students"),
     # an unclosed quote swallowed the students after it ("1 students", exit 0)
@@ -39,6 +42,8 @@ BAD = {
     "bad-dot-id.csv": (3, 'does not start with a dot'),
     "bad-long-id.csv": (3, "at most 100 bytes"),
     "bad-long-name.csv": (3, "a name of at most 200 characters"),
+    "bad-ambiguous-columns.csv": (1, "ambiguous columns: student_id + name (derive); "
+                                     "ID number + First name + Last name (Moodle participants)"),
 }
 
 
@@ -54,3 +59,127 @@ def test_bad_roster_is_one_located_line_with_exit_status_2(fixture, capsys, tmp_
     assert err.count("\n") == 1 and err.startswith(f"derive: {path}:{line}: "), err
     assert fragment in err
     assert not out.exists()  # nothing half-written
+
+
+# --- rosters as LMSs and spreadsheets export them ---------------------------------
+# Each fixture is written as that tool writes it (see the comments where they were made:
+# header, encoding, BOM, separator, line ends, extra columns); the ids and names are typed here.
+
+EXPORTS = {
+    # Moodle participants: "First name" + "Last name" joined, id from "ID number"; UTF-8 with a BOM
+    "moodle-participants.csv": [("s1001", "José Ñúñez"), ("s1002", "Anna van der Berg"), ("s1003", "Zoë Ørsted")],
+    # Canvas gradebook: name from "Student" as Canvas writes it, id from "SIS User ID"; the posting-policy
+    # row, "    Points Possible" and the Test Student are no students
+    "canvas-gradebook.csv": [("s1001", "Ñúñez, José"), ("s1002", "van der Berg, Anna")],
+    # Excel "CSV (Comma delimited)": Windows-1252, CRLF
+    "excel-comma-cp1252.csv": [("s1001", "José Ñúñez"), ("s1002", "Zoë Ørsted")],
+    # Excel where the decimal mark is a comma: ";" separated, Windows-1252, a comma inside a name
+    "excel-semicolon-cp1252.csv": [("s1001", "José Ñúñez"), ("s1002", "Müller, Jörg")],
+    # Google Sheets .tsv: tab separated, UTF-8 without a BOM, an empty last cell
+    "sheets-tab.tsv": [("s1001", "José Ñúñez"), ("s1002", "Nguyễn Văn An")],
+    # Excel "Unicode Text": UTF-16 LE with a BOM, tab separated, CRLF
+    "excel-unicode-text.txt": [("s1001", "José Ñúñez"), ("s1002", "张伟"), ("s1003", "Анна")],
+    # Latin-1 bytes (once refused as "not UTF-8"): the same letters in Windows-1252
+    "spreadsheet-latin1.csv": [("s001", "Anna"), ("s002", "Jörg")],
+}
+
+
+@pytest.mark.parametrize("fixture", sorted(EXPORTS))
+def test_each_export_shape_reads_to_the_right_ids_and_names(fixture):
+    roster = load_roster(ROSTERS / fixture)
+    assert [(s.id, s.name) for s in roster.students] == EXPORTS[fixture]
+
+
+def test_canvas_rows_keep_their_line_numbers_after_the_skipped_rows():
+    assert [s.line for s in load_roster(ROSTERS / "canvas-gradebook.csv").students] == [4, 5]
+
+
+def test_a_forced_encoding_wins_over_detection():
+    # UTF-8 bytes of "José" read as Windows-1252 are mojibake: --encoding is obeyed, not second-guessed
+    assert load_roster(ROSTERS / "sheets-tab.tsv", encoding="cp1252").students[0].name == "JosÃ© Ã‘ÃºÃ±ez"
+    assert load_roster(ROSTERS / "excel-comma-cp1252.csv", encoding="latin-1").students[0].name == "José Ñúñez"
+    with pytest.raises(RosterError, match=r"excel-comma-cp1252.csv:2: not utf-8 text \(byte 0xe9\)"):
+        load_roster(ROSTERS / "excel-comma-cp1252.csv", encoding="utf-8")
+    with pytest.raises(RosterError, match='unknown encoding "klingon"'):
+        load_roster(ROSTERS / "good-bom.csv", encoding="klingon")
+
+
+def test_utf16_without_a_bom_is_named_not_misread(tmp_path):
+    f = tmp_path / "r.csv"
+    f.write_bytes("student_id,name\ns1,Ann\n".encode("utf-16-le"))
+    with pytest.raises(RosterError, match="UTF-16 without a byte-order mark"):
+        load_roster(f)
+    assert load_roster(f, encoding="utf-16-le").students[0].name == "Ann"
+
+
+def test_id_and_name_columns_choose_and_resolve_ambiguity():
+    path = ROSTERS / "bad-ambiguous-columns.csv"
+    moodle = load_roster(path, id_column="ID number", name_column=["First name", "Last name"])
+    assert [(s.id, s.name) for s in moodle.students] == [("900001", "Ann Lee")]
+    assert [(s.id, s.name) for s in load_roster(path, id_column="student_id", name_column="name").students] == \
+        [("s1", "Ann Lee")]
+    # one option does not settle it when both shapes still fit the other column
+    with pytest.raises(RosterError, match="ambiguous columns"):
+        load_roster(path, name_column="name")
+    # columns of any name, case and spacing as typed
+    assert load_roster(ROSTERS / "canvas-gradebook.csv", id_column="sis login id").ids() == ["jnunez", "avdberg",
+                                                                                             "4e1f0c3a9b"]
+    assert load_roster(ROSTERS / "excel-semicolon-cp1252.csv", name_column="Gruppe").students[1].name == "B"
+
+
+def test_a_column_that_is_not_there_is_one_line_naming_the_columns_found():
+    with pytest.raises(RosterError) as e:
+        load_roster(ROSTERS / "moodle-participants.csv", id_column="Matrikelnummer")
+    message = str(e.value)
+    assert message.startswith(f"{ROSTERS / 'moodle-participants.csv'}:1: header: "
+                              'missing column "Matrikelnummer" (--id-column)')
+    assert '"First name", "Last name", "ID number", "Email address"' in message and "\n" not in message
+
+
+def test_a_column_written_twice_is_ambiguous(tmp_path):
+    f = tmp_path / "r.csv"
+    f.write_text("student_id,name,Name\ns1,Ann,Ann Lee\n", encoding="utf-8")
+    with pytest.raises(RosterError, match='ambiguous columns: "name" is column 2 and 3'):
+        load_roster(f)
+
+
+def test_ambiguous_columns_through_the_cli_are_one_line_naming_them(capsys, tmp_path):
+    path = ROSTERS / "bad-ambiguous-columns.csv"
+    status = main(["worksheets", "worksheets/classic-221.toml", "--roster", str(path), "--out", str(tmp_path / "o"),
+                   "--secret", "s", "--weak-secret", "--no-pdf"])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1
+    for column in ("student_id", "name", "First name", "Last name", "ID number", "Email address"):
+        assert f'"{column}"' in err
+    assert "--id-column and --name-column" in err
+
+
+def test_worksheets_from_a_moodle_export_make_the_right_student_folders(tmp_path, capsys):
+    out = tmp_path / "class"
+    status = main(["worksheets", "worksheets/classic-221.toml", "--roster", str(ROSTERS / "moodle-participants.csv"),
+                   "--out", str(out), "--secret", "s", "--weak-secret", "--no-pdf"])
+    assert status == 0, capsys.readouterr().err
+    assert sorted(p.name for p in (out / "students").iterdir()) == ["s1001", "s1002", "s1003"]
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    names = {s["student_id"]: s["name"] for s in manifest["students"]}
+    assert names == dict(EXPORTS["moodle-participants.csv"])
+
+
+def test_cli_options_reach_the_roster_reader(tmp_path, capsys):
+    out = tmp_path / "class"
+    status = main(["worksheets", "worksheets/classic-221.toml", "--roster", str(ROSTERS / "bad-ambiguous-columns.csv"),
+                   "--id-column", "ID number", "--name-column", "First name", "--name-column", "Last name",
+                   "--encoding", "utf-8", "--out", str(out), "--secret", "s", "--weak-secret", "--no-pdf"])
+    assert status == 0, capsys.readouterr().err
+    assert [p.name for p in (out / "students").iterdir()] == ["900001"]
+
+
+def test_grade_takes_the_same_roster_options(tmp_path, capsys):
+    args = ["grade", "worksheets/classic-221.toml", "--roster", str(ROSTERS / "bad-ambiguous-columns.csv"),
+            "--answers", str(tmp_path / "none.csv"), "--out", str(tmp_path / "g"), "--secret", "s"]
+    assert main(args) == 2
+    assert "ambiguous columns" in capsys.readouterr().err
+    # with the columns chosen the roster is read, and grade goes on to the (missing) answers file
+    assert main(args + ["--id-column", "ID number", "--name-column", "First name", "--name-column", "Last name"]) == 2
+    err = capsys.readouterr().err
+    assert "none.csv" in err and "ambiguous" not in err, err
