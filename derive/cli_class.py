@@ -42,7 +42,8 @@ def _roster_options(parser) -> None:
     option("id-column", metavar="COLUMN", help="the roster's column of student ids (default: detected)")
     option("name-column", metavar="COLUMN", action="append",
            help="the roster's column of names (default: detected); give it twice to join first and last names")
-    option("encoding", help="the roster's encoding (default: UTF-8, else UTF-16 by its BOM, else Windows-1252)")
+    option("encoding", metavar="NAME",
+           help="the roster's encoding (default: UTF-8, else UTF-16 by its BOM, else Windows-1252)")
 
 
 def add_class_commands(sub) -> None:
