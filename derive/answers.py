@@ -251,6 +251,23 @@ def keep_last(path: str, submissions: list[tuple[str, int, datetime | None, dict
 # --- reading an export ----------------------------------------------------------------------
 
 
+def read_answers_text(path: str) -> str:
+    """An answers file's text: UTF-8 (with or without BOM), or UTF-16 with its BOM (Excel's "Unicode Text")."""
+    from .spec import read_text
+    try:
+        with open(path, "rb") as f:
+            head = f.read(2)
+    except OSError:
+        head = b""
+    if head in (b"\xff\xfe", b"\xfe\xff"):
+        try:
+            return Path(path).read_bytes().decode("utf-16")
+        except UnicodeDecodeError as e:
+            raise AnswersError(f"not UTF-16 text after its byte-order mark ({e.reason}); save the file "
+                               "as CSV UTF-8", file=path) from None
+    return read_text(path, AnswersError)
+
+
 def export_delimiter(text: str) -> str:
     """The separator of an export's header line: the most frequent of comma, semicolon and tab."""
     first = next((ln for ln in text.splitlines() if ln.strip()), "")

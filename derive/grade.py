@@ -600,7 +600,7 @@ def read_answers(path: str | Path, *, roster: Iterable[str] | None = None,
     """
     from . import answers as exports
     path = str(path)
-    text = read_text(path, AnswersError)
+    text = exports.read_answers_text(path)
     delimiter = _delimiter(text)
     first = next((ln for ln in text.splitlines() if ln.strip()), "")
     own = _header_key(first.split(delimiter)[0].strip('"')) == "student_id"

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from conftest import key_rows
-from derive.answers import answer_in_header, detect_shape, parse_time
+from derive.answers import answer_in_header, detect_shape, export_delimiter, parse_time, read_answers_text
 from derive.classroom import grade_class
 from derive.cli import main
 from derive.errors import AnswersError
@@ -22,6 +22,7 @@ SPEC = "worksheets/random-221.toml"
 ROSTER = "worksheets/roster-example.csv"
 FIXTURES = Path(__file__).parent / "fixtures" / "answers"
 EXPORTS = {"google-forms.csv": "google-forms", "microsoft-forms.csv": "microsoft-forms",
+           "microsoft-forms-unicode-text.txt": "microsoft-forms",
            "moodle-responses.csv": "moodle-responses", "canvas-student-analysis.csv": "canvas-student-analysis"}
 
 
@@ -63,14 +64,16 @@ def test_each_export_grades_to_full_marks(made, export, tmp_path, capsys):
 
 @pytest.mark.parametrize("export", sorted(EXPORTS))
 def test_each_shape_is_detected(export):
-    with open(FIXTURES / export, encoding="utf-8-sig", newline="") as f:
-        assert detect_shape(next(csv.reader(f))).name == EXPORTS[export]
+    text = read_answers_text(str(FIXTURES / export))
+    header = next(csv.reader(text.splitlines(), delimiter=export_delimiter(text)))
+    assert detect_shape(header).name == EXPORTS[export]
 
 
 def test_the_exports_are_written_as_the_tools_write_them():
     raw = {e: (FIXTURES / e).read_bytes() for e in EXPORTS}
     assert raw["microsoft-forms.csv"].startswith(b"\xef\xbb\xbf") and b"\r\n" in raw["microsoft-forms.csv"]
     assert raw["moodle-responses.csv"].startswith(b"\xef\xbb\xbf")
+    assert raw["microsoft-forms-unicode-text.txt"].startswith(b"\xff\xfeI\x00D\x00\t\x00")
     assert raw["google-forms.csv"].startswith(b'"Timestamp","Email Address"')
     assert raw["canvas-student-analysis.csv"].startswith(b"name,id,sis_id,section,section_id,section_sis_id")
 
