@@ -473,7 +473,7 @@ def test_write_grades(tmp_path):
     students = [GradedStudent("s1", "Ada", grade(ex, key)),
                 GradedStudent("../evil|id", "Bob", grade(ex, slipped)),
                 GradedStudent("..-evil_id", "Cy", grade(ex, wrong))]
-    inputs = {p: p.read_bytes() for p in (ROOT / "worksheets").iterdir()}
+    inputs = {p: p.read_bytes() for p in (ROOT / "worksheets").rglob("*") if p.is_file()}
     paths = write_grades(tmp_path / "out", students, decimals=4)
     out = tmp_path / "out"
     assert {p.relative_to(out).as_posix() for p in paths} >= {"grades.csv", "summary.md", "feedback/s1.md"}
@@ -494,7 +494,7 @@ def test_write_grades(tmp_path):
     assert "27–28 | ######################################## 2" in summary  # the histogram's top bar
     assert "24–26 | ####################                     1" in summary
     assert not [p for p in out.rglob("*.tmp")]
-    assert inputs == {p: p.read_bytes() for p in (ROOT / "worksheets").iterdir()}
+    assert inputs == {p: p.read_bytes() for p in (ROOT / "worksheets").rglob("*") if p.is_file()}
     write_grades(out, students, decimals=4)  # again: replaced atomically, no error
 
 
