@@ -57,17 +57,20 @@ def decode(raw: bytes, path: str | Path, encoding: str | None = None) -> str:
         # would otherwise read "successfully" as UTF-8 with NULs between the letters.
         raise RosterError("has NUL bytes: UTF-16 without a byte-order mark? pass --encoding utf-16-le "
                           "(or utf-16-be)", file=str(path), line=_line_of(raw, raw.index(b"\x00")))
+    has_bom = raw.startswith(codecs.BOM_UTF8)
     try:
-        return raw.decode("utf-8-sig")
+        return raw[len(codecs.BOM_UTF8):].decode("utf-8") if has_bom else raw.decode("utf-8")
     except UnicodeDecodeError as e:
-        utf8_error = e
+        bad = e.start + (len(codecs.BOM_UTF8) if has_bom else 0)  # e.start counts from after the BOM
+    if has_bom:  # the file says it is UTF-8: name the bad byte rather than guess again
+        raise RosterError(f"not UTF-8 text (byte 0x{raw[bad]:02x}), though it starts with UTF-8's "
+                          "byte-order mark; save the file as UTF-8 again", file=str(path), line=_line_of(raw, bad))
     try:
         return raw.decode("cp1252")
-    except UnicodeDecodeError:
-        start = utf8_error.start
-        raise RosterError(f"not UTF-8, UTF-16 or Windows-1252 text (byte 0x{raw[start]:02x}); save the "
+    except UnicodeDecodeError as e:  # a byte Windows-1252 leaves undefined (0x81, 0x8d, 0x8f, 0x90, 0x9d)
+        raise RosterError(f"not UTF-8, UTF-16 or Windows-1252 text (byte 0x{raw[e.start]:02x}); save the "
                           "file as UTF-8, or name its encoding with --encoding",
-                          file=str(path), line=_line_of(raw, start)) from None
+                          file=str(path), line=_line_of(raw, e.start)) from None
 
 
 def _decode_as(raw: bytes, path, encoding: str) -> str:
@@ -77,12 +80,12 @@ def _decode_as(raw: bytes, path, encoding: str) -> str:
     except LookupError:
         raise RosterError(f'unknown encoding "{encoding}"; expected one such as utf-8, utf-16, cp1252, '
                           "latin-1", file=str(path)) from None
-    codec = {"utf-8": "utf-8-sig"}.get(name, name)  # "utf-16" already reads and drops its own BOM
+    skip = len(codecs.BOM_UTF8) if name == "utf-8" and raw.startswith(codecs.BOM_UTF8) else 0
     try:
-        return raw.decode(codec)
+        return raw[skip:].decode(name)  # "utf-16" reads and drops its own BOM
     except UnicodeDecodeError as e:
-        raise RosterError(f"not {encoding} text (byte 0x{raw[e.start]:02x}); check --encoding",
-                          file=str(path), line=_line_of(raw, e.start)) from None
+        raise RosterError(f"not {encoding} text (byte 0x{raw[skip + e.start]:02x}); check --encoding",
+                          file=str(path), line=_line_of(raw, skip + e.start)) from None
 
 
 def _line_of(raw: bytes, offset: int) -> int:
@@ -169,8 +172,9 @@ class Columns:
 
 
 def _key(column: str) -> str:
-    """What two spellings of a column name share: "ID Number", " id number" and "ID number" are one."""
-    return " ".join(column.split()).casefold()
+    """What two spellings of a column name share: "Student ID", "student_id" and " student  id" are one,
+    as a spreadsheet user retyping a header may write it."""
+    return " ".join(column.replace("_", " ").split()).casefold()
 
 
 def choose_columns(header: Sequence[str], path, id_column: str | None = None,

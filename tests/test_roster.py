@@ -154,15 +154,28 @@ def test_ambiguous_columns_through_the_cli_are_one_line_naming_them(capsys, tmp_
     assert "--id-column and --name-column" in err
 
 
-def test_worksheets_from_a_moodle_export_make_the_right_student_folders(tmp_path, capsys):
+@pytest.mark.parametrize("fixture", sorted(EXPORTS))
+def test_each_export_builds_a_class_with_the_right_student_folders(fixture, tmp_path, capsys):
     out = tmp_path / "class"
-    status = main(["worksheets", "worksheets/classic-221.toml", "--roster", str(ROSTERS / "moodle-participants.csv"),
+    status = main(["worksheets", "worksheets/classic-221.toml", "--roster", str(ROSTERS / fixture),
                    "--out", str(out), "--secret", "s", "--weak-secret", "--no-pdf"])
     assert status == 0, capsys.readouterr().err
-    assert sorted(p.name for p in (out / "students").iterdir()) == ["s1001", "s1002", "s1003"]
+    assert sorted(p.name for p in (out / "students").iterdir()) == sorted(sid for sid, _ in EXPORTS[fixture])
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
-    names = {s["student_id"]: s["name"] for s in manifest["students"]}
-    assert names == dict(EXPORTS["moodle-participants.csv"])
+    assert [(s["student_id"], s["name"]) for s in manifest["students"]] == EXPORTS[fixture]
+
+
+def test_a_utf8_bom_is_trusted_and_a_bad_byte_after_it_is_named(tmp_path):
+    f = tmp_path / "r.csv"
+    f.write_bytes(b"\xef\xbb\xbfstudent_id,name\ns1,Jos\xe9\n")
+    with pytest.raises(RosterError, match=r"r.csv:2: not UTF-8 text \(byte 0xe9\), though it starts with UTF-8's"):
+        load_roster(f)
+
+
+def test_a_retyped_header_is_still_derive_s_own(tmp_path):
+    f = tmp_path / "r.csv"
+    f.write_text("Student ID;Name\ns1;Ann Lee\n", encoding="utf-8")
+    assert [(s.id, s.name) for s in load_roster(f).students] == [("s1", "Ann Lee")]
 
 
 def test_cli_options_reach_the_roster_reader(tmp_path, capsys):
