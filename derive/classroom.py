@@ -27,7 +27,7 @@ from .worked import sheet_context
 from .errors import OutputError, RosterError
 from .numeric import Key, key as exercise_key
 from .symbolic import build_graph
-from .randomize import Draw, draw_class, draw_student
+from .randomize import DRAW_RULES, Draw, draw_class, draw_student
 from .secret import matches, secret_check, student_seed
 from .spec import Roster, Spec
 from .tables import NOTICE_MARK, csv_text, skip_notice, unsafe_cell, write_atomic
@@ -251,7 +251,7 @@ def manifest_json(spec: Spec, roster: Roster, draws: dict[str, Draw], secret: st
     """
     return json.dumps({
         "notice": INSTRUCTOR_ONLY,
-        "derive_version": __version__,
+        "derive_version": __version__, "draw_rules": DRAW_RULES,
         "spec": {"path": str(spec.path), "fingerprint": spec.fingerprint, "title": spec.title},
         "secret_check": None if spec.is_fixed() else secret_check(secret, spec.fingerprint),
         "engine": engine, "variants": list(variants),
@@ -551,6 +551,11 @@ def check_class(spec: Spec, folder: Path, secret: str | None) -> dict:
 def draws_from_manifest(spec: Spec, roster: Roster, manifest: dict, folder: Path) -> dict[str, Draw]:
     """Each student's exercise rebuilt from the seed the manifest records (any roster order)."""
     from .errors import ParamsError
+    if not spec.is_fixed() and manifest.get("draw_rules", 1) != DRAW_RULES:
+        raise ParamsError(f"the class was drawn under draw rules {manifest.get('draw_rules', 1)}, this derive "
+                          f"draws under rules {DRAW_RULES}: its seeds would rebuild other sheets; grade with "
+                          "--key CLASS/answer-key.csv (each student's params.json)",
+                          file=str(folder / "manifest.json"), key="draw_rules")
     seeds = {s.get("student_id"): str(s.get("seed")) for s in manifest["students"]}
     out = {}
     for s in roster.students:

@@ -24,6 +24,9 @@ from .symbolic import build_graph
 KINK_MARGIN = 0.05   # no ReLU pre-activation this close to 0
 SATURATION = 4.0     # no sigmoid/tanh pre-activation beyond ±4 (σ′ ≈ 0)
 MAX_DRAWS = 2000
+DRAW_RULES = 2
+"""The version of :func:`problems`: a seed rebuilds its sheet only under the rules it was drawn by
+(2: dead ReLU units are redrawn).  The manifest records it, and grading from seeds checks it."""
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,8 @@ def problems(spec: Spec, params: Params, data: Data) -> list[str]:
     """What makes this draw a poor exercise (empty when it is a good one).
 
     - a pre-activation near a ReLU kink (the derivative is ambiguous by hand);
+    - a ReLU unit dead on every example (z < 0 throughout: its a, its δ and its weights'
+      gradients are all 0, a third of the answers by the audit), unless ``[random].allow_dead``;
     - a saturated sigmoid/tanh unit (σ′ ≈ 0: the backward pass rounds away);
     - an asked value that is non-zero but rounds to zero;
     - a named mistake that gives the right rounded answer, so it could not be told apart.
@@ -84,6 +89,8 @@ def problems(spec: Spec, params: Params, data: Data) -> list[str]:
         a = ACTIVATIONS[act]
         if a.kinked and np.any(np.abs(Z) < KINK_MARGIN):
             out.append(f"a layer-{l} pre-activation is within {KINK_MARGIN} of the ReLU kink")
+        if a.kinked and not spec.random.allow_dead and np.any(np.all(Z < 0, axis=0)):
+            out.append(f"a layer-{l} unit is dead (z < 0 on every example)")
         if a.bounded and np.any(np.abs(Z) > SATURATION):
             out.append(f"a layer-{l} unit is saturated (|z| > {SATURATION})")
     if out:

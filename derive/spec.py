@@ -131,6 +131,7 @@ class Random:
     biases: Grid | None = None  # None: as weights
     inputs: Grid | None = None  # set: x is drawn per student
     targets: tuple[float, ...] | str | None = None  # values each y is drawn from, or "one-hot"
+    allow_dead: bool = False  # a ReLU unit may be dead (z < 0) on every example of the sheet
 
 
 @dataclass(frozen=True)
@@ -390,10 +391,13 @@ def _grid(r: _Reader, key: str, t: Any) -> Grid:
 
 
 def _random(r: _Reader, t: dict, net: Network) -> Random:
-    r.check_keys("random", t, ("weights", "biases", "inputs", "targets"))
-    grids = {k: _grid(r, k, v) for k, v in t.items() if k != "targets"}
+    r.check_keys("random", t, ("weights", "biases", "inputs", "targets", "allow_dead"))
+    grids = {k: _grid(r, k, v) for k, v in t.items() if k not in ("targets", "allow_dead")}
+    allow_dead = t.get("allow_dead", False)
+    if not isinstance(allow_dead, bool):
+        raise r.fail("random", "allow_dead", f"expected true or false; got {_short(allow_dead)}")
     return Random(grids.get("weights", Random().weights), grids.get("biases"), grids.get("inputs"),
-                  _targets(r, t["targets"], net) if "targets" in t else None)
+                  _targets(r, t["targets"], net) if "targets" in t else None, allow_dead)
 
 
 def _targets(r: _Reader, value: Any, net: Network) -> tuple[float, ...] | str:
@@ -588,6 +592,11 @@ def load_roster(path: str | Path, limits: Limits = WORKSHEET, *, id_column: str 
         if len(students) == limits.students:
             raise RosterError(f"expected at most {limits.students} students" + (_LIFT if limits != LARGE else ""),
                               file=str(path), line=n)
+        if not sid and columns.header != "student_id":
+            # Moodle's ID number is empty unless the site fills it in: say which column, and the way out
+            raise RosterError(f'empty "{columns.header}"; expected every student to have one, or choose '
+                              'another id column with --id-column (such as "Email address")',
+                              file=str(path), line=n, key=columns.header)
         _check_student(path, n, sid, seen)
         seen[_lookalike_key(sid)] = (n, sid)
         students.append(Student(sid, name, n))

@@ -160,3 +160,42 @@ def test_solve_with_a_manifest_seed_prints_that_students_key(tmp_path, capsys):
         solved = json.loads(capsys.readouterr().out)
         row = next(r for r in key_rows(tmp_path / "class" / "answer-key.csv") if r["student_id"] == s["student_id"])
         assert solved == {n: row[n] for n in solved}
+
+
+RELU_CLASS = ('[network]\nlayers = [2, 3, 3, 1]\nactivations = ["tanh", "relu", "sigmoid"]\nloss = "bce"\n'
+              '[data]\nx = [0.5, -1.0]\ny = [1]\n')
+
+
+def _dead_units(spec, draw) -> int:
+    """ReLU units with z < 0 on every example, by the hand NumPy oracle."""
+    net = spec.network
+    ref = oracle.mlp(net.layers, net.activations, net.loss, [np.array(w) for w in draw.params.W],
+                     [np.array(v) for v in draw.params.b], draw.data.x, draw.data.y)
+    return sum(int(np.all(Z < 0, axis=0).sum()) for Z, act in zip(ref["zs"], net.activations) if act == "relu")
+
+
+def test_no_randomized_relu_class_of_300_has_a_dead_unit():
+    """The audit: in a 300-student 2-3-3-1 tanh/ReLU class, 51 students had all three ReLU units dead."""
+    spec = parse_spec(RELU_CLASS, "relu.toml")
+    draws = draw_class(spec, "s", [f"s{i}" for i in range(300)])
+    assert sum(_dead_units(spec, d) for d in draws.values()) == 0
+    allowed = parse_spec(RELU_CLASS + "[random]\nallow_dead = true\n", "relu.toml")
+    assert sum(_dead_units(allowed, d) > 0 for d in draw_class(allowed, "s", [f"s{i}" for i in range(300)]).values()) > 30
+
+
+def test_a_class_drawn_under_other_draw_rules_is_not_rebuilt_from_its_seeds(tmp_path, capsys):
+    import json
+    from derive.cli import main
+    out = tmp_path / "class"
+    assert main(["worksheets", "worksheets/random-221.toml", "--roster", "worksheets/roster-example.csv",
+                 "--out", str(out), "--secret", "s", "--weak-secret", "--no-pdf"]) == 0
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    manifest["draw_rules"] = 1
+    (out / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    answers = tmp_path / "a.csv"
+    answers.write_text("student_id,z1_1\ns1001,0.1\n", encoding="utf-8")
+    capsys.readouterr()
+    assert main(["grade", "worksheets/random-221.toml", "--roster", "worksheets/roster-example.csv",
+                 "--answers", str(answers), "--out", str(tmp_path / "g"), "--class", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "draw rules 1" in err and "--key" in err and len(err.strip().splitlines()) == 1
