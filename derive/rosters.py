@@ -154,6 +154,7 @@ class Columns:
     id: int
     name: tuple[int, ...]
     shape: Shape
+    header: str  # the id column's name as the file spells it, for messages
 
     def student_id(self, row: Sequence[str]) -> str:
         """The id cell of a row ("" when the row is short)."""
@@ -220,8 +221,8 @@ def _locate(shape: Shape, header: Sequence[str], path) -> Columns:
             raise RosterError(f'missing column "{column}" ({option}); the header has {_listing(header)}'
                               + did_you_mean(column, header), file=str(path), line=1, key="header")
         return at[0]
-    return Columns(index(shape.id, "--id-column"),
-                   tuple(index(c, "--name-column") for c in shape.name), shape)
+    i = index(shape.id, "--id-column")
+    return Columns(i, tuple(index(c, "--name-column") for c in shape.name), shape, header[i])
 
 
 def _missing(header: Sequence[str], path, id_column, names) -> RosterError:

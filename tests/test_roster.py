@@ -196,3 +196,12 @@ def test_grade_takes_the_same_roster_options(tmp_path, capsys):
     assert main(args + ["--id-column", "ID number", "--name-column", "First name", "--name-column", "Last name"]) == 2
     err = capsys.readouterr().err
     assert "none.csv" in err and "ambiguous" not in err, err
+
+
+def test_an_empty_moodle_id_number_names_the_column_and_the_way_out(tmp_path):
+    f = tmp_path / "participants.csv"
+    f.write_text('"First name","Last name","ID number","Email address"\nAnn,Lee,,ann.lee@uni.example\n',
+                 encoding="utf-8-sig")
+    with pytest.raises(RosterError, match=r'participants.csv:2: ID number: empty "ID number"; .* --id-column'):
+        load_roster(f)
+    assert load_roster(f, id_column="Email address").students[0].id == "ann.lee@uni.example"
