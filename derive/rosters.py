@@ -187,9 +187,8 @@ def choose_columns(header: Sequence[str], path, id_column: str | None = None,
     naming the columns found.
     """
     names = (name_column,) if isinstance(name_column, str) else tuple(name_column or ())
-    chosen = Shape("chosen", id_column or "", names)
     if id_column and names:
-        return _locate(chosen, header, path)
+        return _locate(Shape("chosen", id_column, names), header, path)
     fits = [s for s in SHAPES if _fits(s, header, id_column, names)]
     if len(fits) > 1:
         listed = "; ".join(f"{s.id} + {' + '.join(s.name)} ({s.title})" for s in fits)
