@@ -29,6 +29,7 @@ from .numeric import Key, key as exercise_key
 from .symbolic import build_graph
 from .randomize import DRAW_RULES, Draw, draw_class, draw_student
 from .secret import matches, secret_check, student_seed
+from .sheetcode import class_codes, sheet_code
 from .spec import Roster, Spec
 from .tables import NOTICE_MARK, csv_text, skip_notice, unsafe_cell, write_atomic
 
@@ -243,11 +244,12 @@ def answer_key_json(roster: Roster, keys: dict[str, Key]) -> str:
 
 
 def manifest_json(spec: Spec, roster: Roster, draws: dict[str, Draw], secret: str,
-                  engine: str, variants, failures=()) -> str:
+                  engine: str, variants, failures=(), codes=None) -> str:
     """Everything needed to rebuild any sheet (no timestamps: deterministic).
 
     The seeds give every answer away, so the file says it is the instructor's.
     The secret itself is not in it, only a salted, stretched check value.
+    ``codes``: each student's sheet code (:mod:`derive.sheetcode`), by id.
     """
     return json.dumps({
         "notice": INSTRUCTOR_ONLY,
@@ -255,7 +257,8 @@ def manifest_json(spec: Spec, roster: Roster, draws: dict[str, Draw], secret: st
         "spec": {"path": str(spec.path), "fingerprint": spec.fingerprint, "title": spec.title},
         "secret_check": None if spec.is_fixed() else secret_check(secret, spec.fingerprint),
         "engine": engine, "variants": list(variants),
-        "students": [{"student_id": s.id, "name": s.name, "seed": str(draws[s.id].seed)}  # 64 bits: a string
+        "students": [{"student_id": s.id, "name": s.name, "seed": str(draws[s.id].seed),  # 64 bits: a string
+                      **({"sheet_code": codes[s.id]} if codes else {})}
                      for s in roster.students],
         "failed_sheets": [f.key for f in failures],
     }, indent=2, ensure_ascii=False) + "\n"
@@ -273,26 +276,27 @@ def draw_key(spec: Spec, draw: Draw) -> Key:
     return exercise_key(spec.network, draw.params, draw.data, ex.learning_rate, ex.decimals, ex.rounding)
 
 
-def _sheets(spec: Spec, student, draw: Draw, variants, templates, engine, fonts=()):
-    """One student's key and the .tex of each variant."""
+def _sheets(spec: Spec, student, draw: Draw, variants, templates, engine, fonts=(), code=None):
+    """One student's key and the .tex of each variant (``code``: the sheet code printed on it)."""
     from .render import render_sheet
     key = draw_key(spec, draw)
-    ctx = sheet_context(spec, student, draw.params, draw.data, key, engine, fonts)
+    ctx = sheet_context(spec, student, draw.params, draw.data, key, engine, fonts, sheet_code=code)
     return key, {v: render_sheet(ctx, v, _environment(templates)) for v in variants}
 
 
 def _first_draw_and_sheets(job):
     """Worker: a student's attempt-0 draw and its sheets (a top-level function, to pickle)."""
-    spec, student, seed, variants, templates, engine, fonts = job
+    spec, student, seed, variants, templates, engine, fonts, code = job
     draw = draw_student(spec, seed)
-    return draw, *_sheets(spec, student, draw, variants, templates, engine, fonts)
+    return draw, *_sheets(spec, student, draw, variants, templates, engine, fonts, code)
 
 
-def _first_draws(spec, roster, secret, variants, templates, engine, fonts, jobs, report):
+def _first_draws(spec, roster, secret, variants, templates, engine, fonts, jobs, report, codes):
     """Every student's attempt-0 draw and sheets, on ``jobs`` processes."""
     build_graph(spec.network, spec.data.size)  # warm the caches once; forked workers inherit them
     # Seeds, not the secret, go to the workers: the class key is stretched once, here.
-    work = [(spec, s, student_seed(secret, s.id), variants, templates, engine, fonts) for s in roster.students]
+    work = [(spec, s, student_seed(secret, s.id), variants, templates, engine, fonts, codes[s.id])
+            for s in roster.students]
     context = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
     pool = ProcessPoolExecutor(jobs, mp_context=context, initializer=_die_with_parent, initargs=(os.getpid(),))
     try:
@@ -324,27 +328,28 @@ def _die_with_parent(parent: int) -> None:
 def render_class(spec: Spec, roster: Roster, secret: str, *, variants=VARIANTS,
                  templates: Path | None = None, engine: str = "pdflatex", jobs: int = 1,
                  progress: Progress | None = None):
-    """Draws, keys and the ``.tex`` of every sheet: {(student id, variant): tex}.
+    """Draws, keys, the ``.tex`` of every sheet ({(student id, variant): tex}) and the sheet codes.
 
     With ``jobs`` > 1 the students are rendered on that many processes; the
     result is byte for byte the same.
     """
     report = (lambda d, t: progress("render", d, t)) if progress else (lambda d, t: None)
     fonts = class_fonts(spec, roster) if engine == "lualatex" else ()
-    first = (_first_draws(spec, roster, secret, variants, templates, engine, fonts, jobs, report)
+    codes = class_codes(secret, spec.fingerprint, roster.ids())  # unique in the class, or an error
+    first = (_first_draws(spec, roster, secret, variants, templates, engine, fonts, jobs, report, codes)
              if jobs > 1 and len(roster.students) >= 4 * jobs else {})
     draws = draw_class(spec, secret, roster.ids(), first={sid: r[0] for sid, r in first.items()})
     keys, texs = {}, {}
     for k, s in enumerate(roster.students):
         done = first.get(s.id)
         if done is None or done[0] != draws[s.id]:  # not rendered yet, or redrawn as a duplicate
-            done = (draws[s.id], *_sheets(spec, s, draws[s.id], variants, templates, engine, fonts))
+            done = (draws[s.id], *_sheets(spec, s, draws[s.id], variants, templates, engine, fonts, codes[s.id]))
             if not first:
                 report(k + 1, len(roster.students))
         keys[s.id] = done[1]
         for v in variants:
             texs[(s.id, v)] = done[2][v]
-    return draws, keys, texs
+    return draws, keys, texs, codes
 
 
 def build_class(spec: Spec, roster: Roster, out: str | Path, secret: str, *, variants=VARIANTS,
@@ -364,7 +369,7 @@ def build_class(spec: Spec, roster: Roster, out: str | Path, secret: str, *, var
         if not tex_available(engine):
             raise TexError(missing_tex(engine))
     with output_folder(out, force, [spec.path, roster.path, templates]) as staging:
-        draws, keys, texs = render_class(spec, roster, secret, variants=variants, templates=templates,
+        draws, keys, texs, codes = render_class(spec, roster, secret, variants=variants, templates=templates,
                                               engine=engine, jobs=jobs, progress=progress)
         _write_students(staging, roster, draws, texs)
         failures = _compile(staging, roster, texs, variants, engine, jobs, progress,
@@ -374,7 +379,7 @@ def build_class(spec: Spec, roster: Roster, out: str | Path, secret: str, *, var
         write_atomic(staging / "answers-template.csv", answers_template_csv(spec, roster))
         write_atomic(staging / "answers-form.md", answers_form_md(spec))
         write_atomic(staging / "manifest.json",
-                     manifest_json(spec, roster, draws, secret, engine, variants, failures))
+                     manifest_json(spec, roster, draws, secret, engine, variants, failures, codes))
     return ClassBuild(out, len(roster.students), len(texs), tuple(failures), engine)
 
 

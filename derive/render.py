@@ -27,6 +27,7 @@ from jinja2.sandbox import SandboxedEnvironment, SecurityError
 
 from derive.errors import TemplateError
 from derive.numeric import format_number, quantize
+from derive.sheetcode import qr_picture
 
 # LaTeX-safe Jinja delimiters: none of them can occur in ordinary LaTeX.
 BLOCK_START, BLOCK_END = r"\BLOCK{", "}"
@@ -110,7 +111,8 @@ def step_words(step, words: dict) -> str:
 def render_sheet(context: dict, variant: str, env: jinja2.Environment) -> str:
     """The ``.tex`` text of one sheet; ``variant`` is ``"blank"`` or ``"solved"``.
 
-    Adds ``variant`` and ``diagram`` (see :func:`diagram`) to the context.
+    Adds ``variant``, ``diagram`` (see :func:`diagram`) and ``qr`` (the sheet code's QR code,
+    :func:`derive.sheetcode.qr_picture`, or None) to the context.
     """
     if variant not in VARIANTS:
         raise ValueError(f"variant must be one of {', '.join(VARIANTS)}; got {variant!r}")
@@ -120,7 +122,10 @@ def render_sheet(context: dict, variant: str, env: jinja2.Environment) -> str:
                       x=given["x"][0] if single else None,
                       y=given["y"][0] if single else None)
     try:
-        return env.get_template(f"{variant}.tex").render({**context, "variant": variant, "diagram": picture})
+        code = context.get("sheet_code")  # optional: a context made without one prints no code
+        extra = {"variant": variant, "diagram": picture, "qr": qr_picture(code) if code else None}
+        return env.get_template(f"{variant}.tex").render(
+            {"sheet_code": None, "sheet_code_printed": None, **context, **extra})
     except jinja2.TemplateError as e:
         raise _located(e) from None
 

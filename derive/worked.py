@@ -20,6 +20,7 @@ from decimal import Decimal
 from functools import lru_cache
 
 from .numeric import Key, given_values, show
+from .sheetcode import printed_code
 from .spec import Data, Params, Spec, Student
 from .symbolic import Graph, build_graph, derive_network
 
@@ -135,8 +136,10 @@ def spec_texts(spec: Spec) -> list[str]:
 
 
 def sheet_context(spec: Spec, student: Student, params: Params, data: Data, key: Key,
-                  engine: str = "pdflatex", fonts: tuple | None = None) -> dict:
+                  engine: str = "pdflatex", fonts: tuple | None = None, sheet_code: str | None = None) -> dict:
     """The context of one student's sheet (both variants: the template picks).
+
+    ``sheet_code`` (:mod:`derive.sheetcode`): printed, with its QR code, when given.
 
     ``fonts``: lualatex's fallback fonts, the same for a whole class (the
     pdf stage compiles sheets with one preamble together); by default, those
@@ -162,6 +165,7 @@ def sheet_context(spec: Spec, student: Student, params: Params, data: Data, key:
         "title": spec.title, "course": spec.course, "date": spec.date, "instructions": spec.instructions,
         "student": {"id": student.id, "name": student.name},
         "variant_code": variant_code(spec, student.id),
+        "sheet_code": sheet_code, "sheet_code_printed": printed_code(sheet_code) if sheet_code else None,
         "decimals": ex.decimals,
         "rounding": ex.rounding,  # the sentence is text.tex's: rounding.carry or rounding.exact
         "learning_rate": ex.learning_rate,
