@@ -140,7 +140,10 @@ def _located(e: jinja2.TemplateError) -> TemplateError:
         tb = tb.tb_next
     kind = ("not allowed in a template" if isinstance(e, SecurityError) else
             "undefined" if isinstance(e, jinja2.UndefinedError) else "template error")
-    return TemplateError(f"{kind}: {e.message or e}", file=file, line=line)
+    message = str(e.message or e)
+    if isinstance(e, jinja2.UndefinedError) and message.startswith("'dict object' has no attribute"):
+        message += " (a key missing from text.tex? every key of the shipped one is needed)"
+    return TemplateError(f"{kind}: {message}", file=file, line=line)
 
 
 # ---------------------------------------------------------------- numbers

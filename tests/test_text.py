@@ -79,3 +79,14 @@ def test_a_spec_without_a_title_takes_the_templates_title(tmp_path):
         args = ["worksheets", str(tmp_path / "spec.toml"), "--roster", str(roster), "--out", str(out), "--no-pdf"]
         assert main(args + (["--templates", str(templates)] if templates else [])) == 0
         assert title in (out / "students" / "d1" / "blank.tex").read_text(encoding="utf-8")
+
+
+def test_a_translation_missing_a_key_says_so_in_one_line(tmp_path, capsys):
+    pack = tmp_path / "fr"
+    pack.mkdir()
+    (pack / "text.tex").write_text('\\BLOCK{set text = {"worksheet": "Feuille"}}\n', encoding="utf-8")
+    assert main(["worksheets", str(ROOT / "worksheets" / "random-221.toml"), "--roster",
+                 str(ROOT / "worksheets" / "roster-example.csv"), "--out", str(tmp_path / "o"), "--secret", "s",
+                 "--weak-secret", "--no-pdf", "--templates", str(pack)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "a key missing from text.tex" in err and not (tmp_path / "o").exists()
