@@ -21,7 +21,9 @@ Any other CSV with an id column and answer columns is read the same way.
 Who: the id column is ``--answers-id-column`` when given, else a question or field
 named like a student id (``Student ID``, ``ID number``, ``sis_id``, …),
 else the email column.  Ids are trimmed and compared with the roster's
-case-insensitively; the roster's spelling is what is reported.  When the
+case-insensitively; the roster's spelling is what is reported.  A
+``sheet_code`` column (``Sheet code``) names the student by the code printed
+on their sheet, or checks the id beside it (:func:`identify_by_code`).  When the
 id column holds emails, a roster id matches an email whose local part
 (before ``@``) is that id, or the whole email.
 
@@ -246,6 +248,93 @@ def keep_last(path: str, submissions: list[tuple[str, int, datetime | None, dict
             warnings.append(f"{path}:{line}: {sid} submitted {len(subs)} times (also line "
                             f"{others}); {by} is kept")
     return students, lines, warnings
+
+
+# --- sheet codes -------------------------------------------------------------------------------
+
+_CODE_COLUMN = ("sheet_code", "sheetcode", "blattcode")
+
+
+def code_column(header: Sequence[str]) -> int | None:
+    """The index of the ``sheet_code`` column (also ``Sheet code``), or None."""
+    keys = [_key(c).replace("-", " ").replace("_", " ") for c in header]
+    for k in _CODE_COLUMN:
+        k = k.replace("_", " ")
+        if k in keys:
+            return keys.index(k)
+    return None
+
+
+def identify_by_code(path: str, rows: list[tuple[int, list[str]]], codes: Mapping[str, str] | None,
+                     roster: Iterable[str] | None = None, id_column: str | None = None
+                     ) -> tuple[list[tuple[int, list[str]]], list[str]]:
+    """Rows with their ``sheet_code`` column resolved, and a warning for each doubtful code.
+
+    Without an id column, the code names the student: the column becomes the
+    id column (``student_id``), holding the student the code belongs to.
+    With one, the row's id is kept, and a code of another student is flagged.
+    An invalid code (its check character does not match: a typo), or one
+    that belongs to no one, is reported.  ``codes``: student id → sheet code
+    (from the manifest, or recomputed from the secret); None when unknown.
+    """
+    from .sheetcode import normalize_code, printed_code, valid_code
+    (hline, header), body = rows[0], rows[1:]
+    c = code_column(header)
+    if c is None or (id_column is not None and _key(id_column) not in [_key(h) for h in header]):
+        return rows, []  # no codes; or an --answers-id-column that is not there, which the reader reports
+    owners = {code: sid for sid, code in (codes or {}).items()}
+    idx = _id_index(header, c, id_column)
+    lookup = roster_lookup(roster)
+    warnings, out = [], []
+    for line, cells in body:
+        cells = list(cells) + [""] * (len(header) - len(cells))
+        typed = cells[c].strip()
+        code = normalize_code(typed)
+        owner = owners.get(code)
+        stated = match_id(cells[idx], lookup) if idx is not None and cells[idx].strip() else None
+        where = f"{path}:{line}: sheet code {typed!r}"
+        if not typed:
+            pass
+        elif not valid_code(code):
+            warnings.append(f"{where} is not a valid code (its check character does not match: a typo?)"
+                            + ("" if stated else "; row ignored"))
+        elif codes is None:
+            warnings.append(f"{where} cannot be looked up: grade with --class CLASS or --secret"
+                            + ("" if stated else "; row ignored"))
+        elif owner is None:
+            warnings.append(f"{where} belongs to no student on the roster" + ("" if stated else "; row ignored"))
+        elif stated is not None and owner != stated:
+            warnings.append(f"{where} is {owner}'s, but the row's student id is {stated}: graded as {stated}; "
+                            "check which student wrote it")
+        if idx is None:
+            if typed and not (owner and valid_code(code)):
+                continue  # reported above
+            cells[c] = owner or ""
+        out.append((line, [x for i, x in enumerate(cells) if i != c or idx is None]))
+    if idx is None:
+        header = [("student_id" if i == c else h) for i, h in enumerate(header)]
+        if c != 0:  # derive's own layout: the id first
+            order = [c] + [i for i in range(len(header)) if i != c]
+            header = [header[i] for i in order]
+            out = [(ln, [cells[i] for i in order]) for ln, cells in out]
+    else:
+        header = [h for i, h in enumerate(header) if i != c]
+    return [(hline, header), *out], warnings
+
+
+def _id_index(header: Sequence[str], code: int, id_column: str | None) -> int | None:
+    """The id column beside the code column, if any (``id_column``, ``student_id``, or an export's)."""
+    keys = [_key(h) for h in header]
+    if id_column is not None:
+        return None if _key(id_column) == keys[code] else keys.index(_key(id_column))
+    if keys and keys[0].replace(" ", "_") == "student_id":
+        return 0
+    shape = detect_shape(header)
+    try:
+        i = find_id_column("", 1, header, shape)
+    except AnswersError:
+        return None
+    return None if i == code else i
 
 
 # --- reading an export ----------------------------------------------------------------------

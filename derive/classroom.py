@@ -607,7 +607,7 @@ def grade_class(spec: Spec, roster: Roster, answers_path: str | Path, out: str |
     ex = spec.exercise
     asked = asked_names(spec, spec.data.size)
     answers = read_answers(answers_path, roster=roster.ids(), expected=asked, id_column=id_column,
-                           mapping=answer_map)
+                           mapping=answer_map, codes=_sheet_codes(spec, roster, manifest, secret))
     marking = Marking(tolerance or Tolerance.by_decimals(ex.decimals), carried_weight, fewer_decimals_deduction)
     problems = [Problem.of(spec.network, draws[s.id].params, draws[s.id].data, ex.learning_rate, ex.decimals,
                            ex.rounding) for s in roster.students]
@@ -624,6 +624,17 @@ def grade_class(spec: Spec, roster: Roster, answers_path: str | Path, out: str |
         made = write_grades(staging, graded, decimals=ex.decimals, tolerance=tolerance,
                             carried_weight=carried_weight, warnings=warnings)
     return ClassGrades(graded, warnings, tuple(out / p.relative_to(staging) for p in made))
+
+
+def _sheet_codes(spec: Spec, roster: Roster, manifest: dict | None, secret: str | None) -> dict[str, str] | None:
+    """Student id → sheet code: the manifest's, else recomputed from the secret, else None (unknown)."""
+    if manifest is not None:
+        recorded = {s.get("student_id"): s.get("sheet_code") for s in manifest["students"]}
+        if all(recorded.get(s.id) for s in roster.students):
+            return {s.id: str(recorded[s.id]) for s in roster.students}
+    if secret is None:
+        return None
+    return {s.id: sheet_code(secret, s.id, spec.fingerprint) for s in roster.students}
 
 
 def _redrawn_warnings(roster: Roster, draws: dict[str, Draw], secret: str) -> list[str]:

@@ -580,14 +580,15 @@ def _delimiter(text: str) -> str:
     """The separator the header line uses (``;`` and tab for spreadsheets set to a decimal comma)."""
     first = next((ln for ln in text.splitlines() if ln.strip()), "")
     for d in _DELIMITERS:
-        if _header_key(first.split(d)[0].strip('"')) == "student_id" and d in first:
+        if _header_key(first.split(d)[0].strip('"')) in ("student_id", "sheet_code") and d in first:
             return d
     return ","
 
 
 def read_answers(path: str | Path, *, roster: Iterable[str] | None = None,
                  expected: Iterable[str] | None = None, id_column: str | None = None,
-                 mapping: str | Path | Mapping[str, str] | None = None) -> Answers:
+                 mapping: str | Path | Mapping[str, str] | None = None,
+                 codes: Mapping[str, str] | None = None) -> Answers:
     """Read a class's answers CSV: derive's own, wide or long, or a form or LMS export (detected).
 
     ``roster`` (student ids) and ``expected`` (the answer names the sheet
@@ -595,7 +596,10 @@ def read_answers(path: str | Path, *, roster: Iterable[str] | None = None,
     matched to the roster's case-insensitively.  ``id_column`` names the
     column that identifies students, ``mapping`` (a ``--map`` CSV file, or
     column → answer name) names answer columns; see :mod:`derive.answers`
-    for the exports read.  Raises :class:`~derive.errors.AnswersError` only
+    for the exports read.  A ``sheet_code`` column identifies students by
+    their sheet code, or checks the id column: ``codes`` (student id → code)
+    resolves them, and a code that is another student's, or invalid, is
+    reported (:func:`derive.answers.identify_by_code`).  Raises :class:`~derive.errors.AnswersError` only
     when the file cannot be read at all.
     """
     from . import answers as exports
@@ -603,10 +607,14 @@ def read_answers(path: str | Path, *, roster: Iterable[str] | None = None,
     text = exports.read_answers_text(path)
     delimiter = _delimiter(text)
     first = next((ln for ln in text.splitlines() if ln.strip()), "")
-    own = _header_key(first.split(delimiter)[0].strip('"')) == "student_id"
+    own = _header_key(first.split(delimiter)[0].strip('"')) in ("student_id", "sheet_code")
     rows = _rows(text, path, delimiter if own else exports.export_delimiter(text))
     if not rows:
         raise AnswersError("empty file; expected a header starting with student_id", file=path, line=1)
+    code_col = exports.code_column(rows[0][1])
+    rows, code_warnings = exports.identify_by_code(path, rows, codes, roster, id_column)
+    if id_column is not None and code_col is not None and exports.code_column([id_column]) == 0:
+        id_column = None  # the code column named the students: it is now the student_id column
     line, header = rows[0]
     keys = [_header_key(c) for c in header]
     if isinstance(mapping, (str, Path)):
@@ -621,6 +629,7 @@ def read_answers(path: str | Path, *, roster: Iterable[str] | None = None,
     else:
         students, lines, warnings, layout = exports.read_export(
             path, rows, expected=boxes, roster=roster, id_column=id_column, mapping=mapping)
+    warnings = code_warnings + warnings
     if roster is not None:
         warnings += _roster_warnings(path, lines, roster)
     return Answers(path, layout,

@@ -132,3 +132,72 @@ def test_sheets_without_a_code_draw_no_qr():
     ctx = sheet_context(spec, Student("x", "X", 2), draw.params, draw.data, draw_key(spec, draw))
     tex = render_sheet(ctx, "blank", make_environment())
     assert r"\def\dvqr{\raisebox" not in tex and "Sheet code" not in tex
+
+
+def _answers_by_code(built, path, *, with_ids=False, swap=False, typo=False, shape="own"):
+    """The class's key as an answers CSV whose students are named by sheet code."""
+    import csv
+    manifest = json.loads((built / "manifest.json").read_text(encoding="utf-8"))
+    codes = {s["student_id"]: s["sheet_code"] for s in manifest["students"]}
+    rows = list(csv.reader((built / "answer-key.csv").open(encoding="utf-8")))[1:]
+    header, body = rows[0][2:], rows[1:]
+    ids = [r[0] for r in body]
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        lead = (["Timestamp", "Sheet code"] if shape == "google" else
+                ["student_id", "sheet_code"] if with_ids else ["sheet_code"])
+        w.writerow(lead + header)
+        for k, r in enumerate(body):
+            code = codes[ids[1] if swap and k == 0 else r[0]]
+            if typo and k == 2:
+                code = code[:-1] + ("A" if code[-1] != "A" else "B")
+            typed = printed_code(code).lower() if k % 2 else code
+            lead = ([f"2026/12/01 10:0{k}:00 AM GMT+1", typed] if shape == "google" else
+                    [r[0], typed] if with_ids else [typed])
+            w.writerow(lead + r[2:])
+    return ids, codes
+
+
+def _grade(built, answers, out, *extra):
+    return main(["grade", str(SPEC), "--roster", str(ROSTER), "--answers", str(answers), "--out", str(out),
+                 *extra])
+
+
+def _scores(out):
+    import csv
+    rows = list(csv.DictReader((out / "grades.csv").open(encoding="utf-8-sig")))
+    return {r["student_id"]: (r["score"], r["max"]) for r in rows}
+
+
+@pytest.mark.tex
+@pytest.mark.parametrize("route", [["--class", "CLASS", "--secret", "s"], ["--secret", "s"]])
+@pytest.mark.parametrize("shape", ["own", "google"])
+def test_answers_by_sheet_code_grade_to_full_marks(built, tmp_path, capsys, route, shape):
+    """By the manifest's codes (--class) or by codes recomputed from the secret; derive's CSV or a form export."""
+    ids, _ = _answers_by_code(built, tmp_path / "a.csv", shape=shape)
+    route = [str(built) if a == "CLASS" else a for a in route]
+    assert _grade(built, tmp_path / "a.csv", tmp_path / "g", *route) == 0
+    scores = _scores(tmp_path / "g")
+    assert set(scores) == set(ids) and all(s == m for s, m in scores.values()), scores
+    assert "sheet code" not in capsys.readouterr().err
+
+
+@pytest.mark.tex
+def test_a_code_of_another_student_or_with_a_typo_is_flagged(built, tmp_path, capsys):
+    ids, codes = _answers_by_code(built, tmp_path / "a.csv", with_ids=True, swap=True, typo=True)
+    assert _grade(built, tmp_path / "a.csv", tmp_path / "g", "--class", str(built), "--secret", "s") == 0
+    err = capsys.readouterr().err
+    assert f"a.csv:2: sheet code '{codes[ids[1]]}' is {ids[1]}'s, but the row's student id is {ids[0]}" in err
+    assert "a.csv:4: sheet code" in err and "not a valid code" in err
+    assert all(s == m for s, m in _scores(tmp_path / "g").values())  # graded by the row's own id
+
+
+def test_a_code_that_names_no_one_or_cannot_be_looked_up_is_reported(tmp_path):
+    from derive.grade import read_answers
+    good = sheet_code("s", "a", "fp")
+    p = tmp_path / "a.csv"
+    p.write_text(f"sheet_code,z1_1\n{good},1\n{sheet_code('s', 'zz', 'fp')},2\n", encoding="utf-8")
+    a = read_answers(p, roster=["a"], expected=["z1_1"], codes={"a": good})
+    assert set(a.students) == {"a"} and any("belongs to no student" in w for w in a.warnings)
+    b = read_answers(p, roster=["a"], expected=["z1_1"])
+    assert not b.students and any("cannot be looked up" in w for w in b.warnings)
