@@ -111,6 +111,21 @@ def test_a_built_class_prints_and_records_each_students_code(built):
 
 
 @pytest.mark.tex
+@pytest.mark.parametrize("variant", ["blank", "solved"])
+def test_the_qr_code_scans_as_the_sheet_code(built, tmp_path, variant):
+    """Rasterized at 300 dpi as a scanner would, and decoded by zbar: the student's own code."""
+    require("pdftoppm")
+    require("zbarimg")
+    manifest = json.loads((built / "manifest.json").read_text(encoding="utf-8"))
+    for s in manifest["students"][:2]:
+        png = tmp_path / s["student_id"]
+        subprocess.run(["pdftoppm", "-r", "300", "-f", "1", "-l", "1", "-png", "-singlefile",
+                        str(built / "students" / s["student_id"] / f"{variant}.pdf"), str(png)], check=True)
+        decoded = subprocess.run(["zbarimg", "-q", "--raw", f"{png}.png"], capture_output=True, text=True)
+        assert decoded.stdout.split() == [s["sheet_code"]], decoded.stderr
+
+
+@pytest.mark.tex
 def test_the_qr_code_is_vectors_not_images_or_type3_fonts(built):
     require("pdffonts")
     require("pdfimages")
