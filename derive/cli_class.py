@@ -75,8 +75,8 @@ def add_class_commands(sub) -> None:
     g.add_argument("spec")
     _roster_options(g)
     g.add_argument("--answers", required=True,
-                   help="CSV: wide (student_id, one column per answer) or long, or a Google Forms, "
-                        "Microsoft Forms, Moodle Responses or Canvas Student Analysis export")
+                   help="CSV: wide (student_id or sheet_code, one column per answer) or long, or a "
+                        "Google Forms, Microsoft Forms, Moodle Responses or Canvas Student Analysis export")
     g.add_argument("--answers-id-column", metavar="COLUMN",
                    help="the answers file's column that identifies students (default: detected; "
                         "--id-column is the roster's)")
