@@ -285,7 +285,7 @@ def identify_by_code(path: str, rows: list[tuple[int, list[str]]], codes: Mappin
     owners = {code: sid for sid, code in (codes or {}).items()}
     idx = _id_index(header, c, id_column)
     lookup = roster_lookup(roster)
-    warnings, out = [], []
+    warnings, out, unknown = [], [], []
     for line, cells in body:
         cells = list(cells) + [""] * (len(header) - len(cells))
         typed = cells[c].strip()
@@ -299,8 +299,7 @@ def identify_by_code(path: str, rows: list[tuple[int, list[str]]], codes: Mappin
             warnings.append(f"{where} is not a valid code (its check character does not match: a typo?)"
                             + ("" if stated else "; row ignored"))
         elif codes is None:
-            warnings.append(f"{where} cannot be looked up: grade with --class CLASS or --secret"
-                            + ("" if stated else "; row ignored"))
+            unknown.append(line)
         elif owner is None:
             warnings.append(f"{where} belongs to no student on the roster" + ("" if stated else "; row ignored"))
         elif stated is not None and owner != stated:
@@ -311,12 +310,12 @@ def identify_by_code(path: str, rows: list[tuple[int, list[str]]], codes: Mappin
                 continue  # reported above
             cells[c] = owner or ""
         out.append((line, [x for i, x in enumerate(cells) if i != c or idx is None]))
-    if idx is None:
-        header = [("student_id" if i == c else h) for i, h in enumerate(header)]
-        if c != 0:  # derive's own layout: the id first
-            order = [c] + [i for i in range(len(header)) if i != c]
-            header = [header[i] for i in order]
-            out = [(ln, [cells[i] for i in order]) for ln, cells in out]
+    if unknown:  # one line, not one per row
+        warnings.append(f"{path}:{unknown[0]}: the sheet codes of {len(unknown)} row(s) cannot be looked up "
+                        "without the class: grade with --class CLASS or --secret"
+                        + ("" if idx is not None else "; those rows are ignored"))
+    if idx is None:  # first: derive's own layout; elsewhere: an export's id question
+        header = [(("student_id" if c == 0 else "Student ID") if i == c else h) for i, h in enumerate(header)]
     else:
         header = [h for i, h in enumerate(header) if i != c]
     return [(hline, header), *out], warnings

@@ -216,3 +216,17 @@ def test_a_code_that_names_no_one_or_cannot_be_looked_up_is_reported(tmp_path):
     assert set(a.students) == {"a"} and any("belongs to no student" in w for w in a.warnings)
     b = read_answers(p, roster=["a"], expected=["z1_1"])
     assert not b.students and any("cannot be looked up" in w for w in b.warnings)
+
+
+def test_a_forms_code_question_keeps_the_export_read_as_an_export(tmp_path):
+    """A `Sheet code` question in a Google Form: the timestamps still choose a resubmission."""
+    from derive.grade import read_answers
+    a, b = sheet_code("s", "a", "fp"), sheet_code("s", "b", "fp")
+    p = tmp_path / "form.csv"
+    p.write_text("Timestamp,Sheet code,z1_1\n2026/12/01 10:05:00 AM GMT+1,%s,2\n"
+                 "2026/12/01 10:00:00 AM GMT+1,%s,1\n2026/12/01 10:01:00 AM GMT+1,%s,3\n"
+                 % (printed_code(a).lower(), a, b), encoding="utf-8")
+    got = read_answers(p, roster=["a", "b"], expected=["z1_1"], codes={"a": a, "b": b})
+    assert got.layout == "google-forms" and dict(got.students["a"]) == {"z1_1": "2"}
+    assert set(got.students) == {"a", "b"}
+    assert any("submitted 2 times" in w for w in got.warnings)
