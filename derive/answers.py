@@ -277,7 +277,7 @@ def identify_by_code(path: str, rows: list[tuple[int, list[str]]], codes: Mappin
     that belongs to no one, is reported.  ``codes``: student id → sheet code
     (from the manifest, or recomputed from the secret); None when unknown.
     """
-    from .sheetcode import normalize_code, printed_code, valid_code
+    from .sheetcode import normalize_code, valid_code
     (hline, header), body = rows[0], rows[1:]
     c = code_column(header)
     if c is None or (id_column is not None and _key(id_column) not in [_key(h) for h in header]):

@@ -25,9 +25,7 @@ import enum
 import hashlib
 import io
 import math
-import os
 import re
-import tempfile
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
@@ -41,7 +39,7 @@ from . import names as answer_names
 from .errors import AnswersError, OutputError, did_you_mean
 from .mistakes import MISTAKES, alternative_routes, mistake_id, mistaken_values
 from .numeric import (Key, Undefined, evaluate_exact, exact_givens, format_number, quantize, round_half_up, rounded,
-                      rounded_chain, show, value_of)
+                      rounded_chain, show)
 from .spec import Data, Network, Params, read_text
 from .symbolic import Graph, build_graph
 from .tables import csv_text, write_atomic

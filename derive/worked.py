@@ -13,7 +13,7 @@ import sympy as sp
 from . import __version__, names
 from .fonts import fallback_for, preamble_fonts
 from .functions import ACTIVATIONS, LOSSES
-from .latex import TeacherPrinter, latex
+from .latex import TeacherPrinter
 from typing import Mapping
 
 from decimal import Decimal

@@ -5,14 +5,13 @@ independent route, checked here against the hand NumPy MLP and PyTorch in tests/
 """
 import importlib.util
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import oracle
-from derive.checkcode import check_code, draw_networks, layout
+from derive.checkcode import check_code, draw_networks
 from derive.cli import main
 from derive.contract import CONTRACT
 from derive.mistakes import MISTAKES

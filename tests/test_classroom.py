@@ -11,7 +11,7 @@ import pytest
 import oracle
 from conftest import key_rows, require
 from derive.cli import main
-from derive.numeric import format_number, solve
+from derive.numeric import format_number
 from derive.spec import load_params_json, load_spec
 
 SPEC = "worksheets/random-221.toml"

@@ -430,5 +430,5 @@ def test_a_tex_error_in_a_template_is_reported_once_at_the_templates_line(tmp_pa
     err = capsys.readouterr().err
     assert status == 1
     assert err.count("failed to compile") == 1, err
-    assert f"12 sheets (s1001/blank" in err and f"{pack / 'header.tex'}:{typo + 1} (the template line)" in err
+    assert "12 sheets (s1001/blank" in err and f"{pack / 'header.tex'}:{typo + 1} (the template line)" in err
     assert "Undefined control sequence" in err

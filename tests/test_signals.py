@@ -1,6 +1,5 @@
 """Stopped from outside: SIGTERM and SIGHUP clean up like SIGINT, and SIGKILL takes the workers along."""
 import csv
-import os
 import signal
 import subprocess
 import sys
