@@ -340,20 +340,10 @@ def _id_index(header: Sequence[str], code: int, id_column: str | None) -> int | 
 
 
 def read_answers_text(path: str) -> str:
-    """An answers file's text: UTF-8 (with or without BOM), or UTF-16 with its BOM (Excel's "Unicode Text")."""
-    from .spec import read_text
-    try:
-        with open(path, "rb") as f:
-            head = f.read(2)
-    except OSError:
-        head = b""
-    if head in (b"\xff\xfe", b"\xfe\xff"):
-        try:
-            return Path(path).read_bytes().decode("utf-16")
-        except UnicodeDecodeError as e:
-            raise AnswersError(f"not UTF-16 text after its byte-order mark ({e.reason}); save the file "
-                               "as CSV UTF-8", file=path) from None
-    return read_text(path, AnswersError)
+    """An answers file's text: UTF-8 (with or without BOM), UTF-16 by its BOM (Excel's "Unicode
+    Text"), or Windows-1252 (Excel's plain "CSV" on Windows), detected as rosters are."""
+    from .rosters import decode, read_bytes
+    return decode(read_bytes(path, AnswersError), path, error=AnswersError)
 
 
 def export_delimiter(text: str) -> str:
@@ -400,11 +390,19 @@ def read_export(path: str, rows: list[tuple[int, list[str]]], *, expected: Seque
 # --- the blank template and the form to create ------------------------------------------------
 
 
-def answers_template_csv(spec, roster) -> str:
-    """``answers-template.csv``: student_id, name and one empty column per answer, in box order."""
+def answers_template_csv(spec, roster, codes: Mapping[str, str] | None = None) -> str:
+    """``answers-template.csv``: student_id, name, sheet_code (when the sheets print one) and one
+    empty column per answer, in box order.
+
+    The code lets a TA who types answers from paper check each row against the sheet in hand:
+    the grader flags a row whose code is another student's.
+    """
+    from .sheetcode import printed_code
     asked = asked_names(spec, spec.data.size)
-    return csv_text([["student_id", "name", *asked],
-                     *([s.id, s.name, *([""] * len(asked))] for s in roster.students)])
+    coded = ["sheet_code"] if codes else []
+    return csv_text([["student_id", "name", *coded, *asked],
+                     *([s.id, s.name, *([printed_code(codes[s.id])] if codes else []), *([""] * len(asked))]
+                       for s in roster.students)])
 
 
 def answers_form_md(spec) -> str:
