@@ -99,6 +99,13 @@ def test_the_default_profile_writes_derives_own_introductions():
             assert squeeze(DEFAULT.intro(section, 2, True)) == squeeze(text), section
 
 
+def test_formulas_prints_the_derivation_in_the_specs_notation(tmp_path, capsys):
+    (tmp_path / "ng.toml").write_text(spec_text("ng"), encoding="utf-8")
+    assert main(["formulas", str(tmp_path / "ng.toml"), "--latex"]) == 0
+    out = capsys.readouterr().out
+    assert r"z^{[l]} = W^{[l]} a^{[l-1]} + b^{[l]}" in out and "^{(l)}" not in out
+
+
 # --- a class in each preset ---------------------------------------------------------------
 
 def _build(tmp: Path, preset: str, pdf: bool) -> Path:
