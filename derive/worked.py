@@ -68,9 +68,13 @@ class _NumberPrinter(TeacherPrinter):
 
 
 @lru_cache(maxsize=4096)
-def _formula(expr: sp.Expr, layers) -> str:
-    """A rule in symbols: the same on every student's sheet, so printed once (measured: 10 ms a sheet)."""
-    return TeacherPrinter(layers, ln_notation=True).doprint(expr)
+def _formula(expr: sp.Expr, layers, symbol_names: tuple = ()) -> str:
+    """A rule in symbols: the same on every student's sheet, so printed once (measured: 10 ms a sheet).
+
+    ``symbol_names``: (name, LaTeX) of symbols the notation does not know (a trace's v_k).
+    """
+    names_setting = {"symbol_names": {sp.Symbol(n, real=True): t for n, t in symbol_names}} if symbol_names else {}
+    return TeacherPrinter(layers, ln_notation=True, **names_setting).doprint(expr)
 
 
 def given_number(v: float) -> str:
@@ -97,9 +101,9 @@ def worked_line(graph: Graph, name: str, key: Key, given: Mapping[str, float]) -
     All three are printed from the one rule of the graph's quantity, so
     parentheses and signs cannot drift between them.
     """
-    q, layers = graph[name], graph.network.layers
+    q, layers = graph[name], graph.network.layers if graph.network is not None else ()
     inputs = line_inputs(graph, name, key, given)
-    return {"answer": name, "symbol": q.printed, "formula": _formula(q.rule, layers),
+    return {"answer": name, "symbol": q.printed, "formula": _formula(q.rule, layers, graph.symbol_names),
             "substituted": _NumberPrinter(layers, inputs).doprint(q.rule),
             "value": key[name], "inputs": inputs}
 
