@@ -153,6 +153,8 @@ class _Parser:
             return Tree("num", value=text)
         if kind == "name" and text in FUNCTIONS:
             return self.call(text)
+        if kind == "name" and self.peek() == "(":
+            raise ExpressionError(f"unknown function {text!r}; expected one of {', '.join(FUNCTIONS)}")
         if kind == "name":
             return Tree("sym", value=text)
         raise ExpressionError(f"expected a number, a symbol or '('; got {text!r}")
@@ -259,6 +261,7 @@ OPERATIONS: dict[str, Operation] = {
     "sigmoid": Operation(fn.sigmoid, (lambda o, a: _mul(o, _add(sp.S.One, _neg(o))),), r"\sigma"),
     "relu": Operation(fn.relu, (lambda o, a: fn.step(a),), r"\mathrm{ReLU}"),
     "sqrt": Operation(sp.sqrt, (lambda o, a: _pow(_mul(sp.Integer(2), o), -1),), r"\sqrt{\cdot}"),
+    "recip": Operation(lambda a: _pow(a, -1), (lambda o, a: _neg(_pow(a, -2)),), r"1/\cdot"),
     "inv1p": Operation(lambda a: _pow(_add(sp.S.One, a), -1),
                        (lambda o, a: _neg(_pow(_add(sp.S.One, a), -2)),), r"\frac{1}{1+\cdot}"),
 }
@@ -332,6 +335,8 @@ def _atomize(t: Tree, out: list[Atom]) -> str | sp.Number:
         # 1/(1 + u): the lecture's one atom for the sigmoid's last step
         u = t.args[1].args[1] if _is_one(t.args[1].args[0]) else t.args[1].args[0]
         return _append(out, "inv1p", (_atomize(u, out),))
+    if t.kind == "div" and _is_one(t.args[0]):  # 1/u: one input, not a division by a constant's quotient
+        return _append(out, "recip", (_atomize(t.args[1], out),))
     operands = tuple(_atomize(a, out) for a in t.args)
     if all(isinstance(o, sp.Number) for o in operands):
         raise ExpressionError("expected every operation to use a symbol; got one of constants only "
@@ -372,7 +377,7 @@ def _gradient_rule(trace_atoms: tuple[Atom, ...], source: str) -> sp.Expr:
     return terms[0] if len(terms) == 1 else _add(*terms)
 
 
-def _symbol_latex(name: str, symbols: tuple[str, ...], trace_atoms: tuple[Atom, ...]) -> str:
+def _symbol_latex(name: str, trace_atoms: tuple[Atom, ...]) -> str:
     """A trace name's LaTeX: v_k, ∂v_k/∂u, ∂L/∂v_k, ∂L/∂w."""
     def of(source: str) -> str:
         return sp.latex(_sym(source))
@@ -431,7 +436,7 @@ def build_trace(expression: str) -> Trace:
     rules = _quantities(symbols, trace_atoms)
     names = [n for n, _ in rules]
     quantities = tuple(Quantity(n, tuple(p for p in names if _sym(p) in rule.free_symbols), rule,
-                                _symbol_latex(n, symbols, trace_atoms)) for n, rule in rules)
+                                _symbol_latex(n, trace_atoms)) for n, rule in rules)
     graph = Graph(None, 1, quantities, tuple(_sym(s) for s in symbols),
                   MappingProxyType({n: k for k, n in enumerate(names)}),
                   symbol_names=tuple((q.name, q.printed) for q in quantities))

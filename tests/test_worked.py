@@ -63,6 +63,11 @@ def shipped_contexts(path: Path):
     ex = spec.exercise
     for sid in (["fixed"] if spec.is_fixed() else STUDENTS):
         draw = draw_student(spec, student_seed("demo", sid))
+        if spec.trace is not None:  # a computation-graph trace: its own context, the same worked lines
+            from derive.trace import spec_key, trace_context
+            yield sid, spec, trace_context(spec, Student(sid, "Test Student", 2), draw.params,
+                                           spec_key(spec, draw.params))
+            continue
         k = key(spec.network, draw.params, draw.data, ex.learning_rate, ex.decimals, ex.rounding)
         yield sid, spec, sheet_context(spec, Student(sid, "Test Student", 2), draw.params, draw.data, k)
 
