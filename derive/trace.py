@@ -576,7 +576,17 @@ def expression_latex(trace: Trace) -> str:
     expr = _sym(trace.output)
     for a in reversed(trace.atoms):
         expr = _rename(expr, {_sym(a.name): a.op.forward(*(_operand(o) for o in a.operands))})
-    return "L = " + TeacherPrinter((), ln_notation=True).doprint(expr)
+    return "L = " + TeacherPrinter((), ln_notation=True).doprint(_flat(expr))
+
+
+def _flat(expr: sp.Expr) -> sp.Expr:
+    """A sum inside a sum made one sum, in order: (w x + b) − y prints as w x + b − y."""
+    if not expr.args:
+        return expr
+    args = [_flat(a) for a in expr.args]
+    if expr.is_Add:
+        return _add(*[t for a in args for t in (a.args if a.is_Add else (a,))])
+    return expr.func(*args, evaluate=False) if isinstance(expr, (sp.Mul, sp.Pow)) else expr.func(*args)
 
 
 def _rename(expr: sp.Expr, mapping) -> sp.Expr:
@@ -615,6 +625,19 @@ def layout(trace: Trace) -> dict:
     return place
 
 
+def _edge(source: str, target: str, place: dict) -> str:
+    """The TikZ path of an arrow from an input or node to a node; one that skips a column
+    runs below the whole drawing, so it crosses no node and no value."""
+    tikz = lambda n: n if re.fullmatch(r"v\d+", n) else f"s-{n}"
+    (x1, _), (x2, y2) = (tuple(map(float, place[n])) for n in (source, target))
+    if x2 - x1 < 3:  # neighbouring columns: a straight arrow
+        return f"({tikz(source)}) -- ({tikz(target)})"
+    low = min(float(y) for _, y in place.values()) - 1.2
+    # out of the bottom, under everything, and in from the right, clear of the value under the node
+    return (f"({tikz(source)}.south) .. controls ({x1:.2f}, {low:.2f}) and ({x2 + 1.7:.2f}, {low:.2f}) .. "
+            f"({x2 + 1.2:.2f}, {y2:.2f}) -- ({tikz(target)}.east)")
+
+
 def trace_context(spec, student, values: Values, key, engine: str = "pdflatex", fonts: tuple | None = None,
                   sheet_code: str | None = None) -> dict:
     """The context of one student's trace sheet (both variants): sections of worked lines and the drawing."""
@@ -645,7 +668,7 @@ def trace_context(spec, student, values: Values, key, engine: str = "pdflatex", 
             "nodes": [{"name": a.name, "label": _label(a), "value": show(key[a.name]),
                        "grad": show(key[f"grad_{a.name}"]),
                        "x": place[a.name][0], "y": place[a.name][1],
-                       "operands": [o if o in trace.graph else f"s-{o}" for o in a.inputs()]}
+                       "edges": [_edge(o, a.name, place) for o in a.inputs()]}
                       for a in trace.atoms],
         },
         "sections": sections,
