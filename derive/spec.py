@@ -505,12 +505,12 @@ def _graph_spec(r: _Reader, doc: dict, text: str) -> Spec:
                 course=_text(r, doc, "course", ""), date=_text(r, doc, "date", ""),
                 instructions=_text(r, doc, "instructions", ""),
                 fingerprint=hashlib.sha256(text.encode()).hexdigest()[:8],
-                trace=_trace(r, doc["graph"], "random" in doc))
+                trace=_trace(r, doc["graph"], "random" in doc, exercise))
 
 
-def _trace(r: _Reader, t: dict, drawn: bool) -> TraceSpec:
+def _trace(r: _Reader, t: dict, drawn: bool, exercise: Exercise) -> TraceSpec:
     """[graph]: the expression (parsed here, so a bad one is a located error) and its values."""
-    from .trace import ExpressionError, build_trace  # trace imports symbolic, which imports this module
+    from .trace import ExpressionError, Values, build_trace, undefined_at  # (trace imports this module)
     r.check_keys("graph", t, ("expression", "values"))
     if "expression" not in t:
         raise r.fail("graph", "expression", 'missing; expected an expression such as "1/(1 + exp(-(w*x + b)))"')
@@ -527,6 +527,9 @@ def _trace(r: _Reader, t: dict, drawn: bool) -> TraceSpec:
     if values and missing and not drawn:
         raise r.fail("graph", "values", f"missing {', '.join(missing)}; expected a value for every symbol "
                      "(or a [random] table to draw the missing ones)")
+    if len(fixed) == len(symbols) and (why := undefined_at(build_trace(t["expression"]), Values(fixed),
+                                                          exercise.decimals, exercise.rounding)):
+        raise r.fail("graph", "values", f"{why} at these values; expected values where every node has one")
     return TraceSpec(t["expression"], symbols, fixed)
 
 

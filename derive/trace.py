@@ -480,6 +480,16 @@ def trace_problem(trace: Trace, values: Values, decimals: int, rounding: str = "
     return Problem(trace.graph, MappingProxyType(givens), key, values, MappingProxyType(carried))
 
 
+def undefined_at(trace: Trace, values: Values, decimals: int, rounding: str = "carry") -> str | None:
+    """Why some node has no value at these values (ln of a number ≤ 0, e^u beyond any number), or None."""
+    from .numeric import Undefined
+    try:
+        trace_key(trace, values, decimals, rounding)
+    except (Undefined, ArithmeticError) as e:
+        return str(e) if isinstance(e, Undefined) else "a value too large to compute"
+    return None
+
+
 def poor_values(trace: Trace, values: Values, decimals: int, rounding: str = "carry") -> list[str]:
     """What makes these values a poor exercise: an undefined node, a ReLU at its kink, a node
     or gradient that is not zero but rounds to zero."""
@@ -558,7 +568,10 @@ def values_from_dict(values: object, spec, where: str) -> Values:
         for s in symbols)
     if not ok:
         raise ParamsError(f'expected "values": a number for each of {", ".join(symbols)}', file=where)
-    return Values(tuple((s, float(values[s])) for s in symbols))
+    out = Values(tuple((s, float(values[s])) for s in symbols))
+    if why := undefined_at(spec_trace(spec), out, spec.exercise.decimals, spec.exercise.rounding):
+        raise ParamsError(f"{why} at these values; expected values where every node has one", file=where)
+    return out
 
 
 SECTION_INTROS = {

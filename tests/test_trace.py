@@ -251,6 +251,32 @@ def test_a_bad_graph_table_is_one_located_line(text, expected):
     assert expected in str(e.value)
 
 
+@pytest.mark.parametrize("expression, value, why", [("ln(x)", "-1", "ln of a number ≤ 0"),
+                                                     ("exp(x*x*x)", "1000000", "a value too large to compute")])
+def test_values_where_a_node_has_no_value_are_one_line_exit_2(expression, value, why, tmp_path, capsys):
+    spec = tmp_path / "g.toml"
+    spec.write_text(f'[graph]\nexpression = "{expression}"\nvalues = {{ x = {value} }}\n')
+    assert main(["solve", str(spec)]) == 2
+    assert capsys.readouterr().err.strip() == (f"derive: {spec}:3: [graph].values: {why} at these values; "
+                                               "expected values where every node has one")
+    params = tmp_path / "params.json"
+    params.write_text(f'{{"values": {{"x": {value}}}}}')
+    spec.write_text(f'[graph]\nexpression = "{expression}"\n')
+    assert main(["solve", str(spec), "--params", str(params)]) == 2
+    assert "params.json: " + why in capsys.readouterr().err
+
+
+def test_a_class_is_rebuilt_byte_for_byte(tmp_path, capsys):
+    roster = tmp_path / "roster.csv"
+    roster.write_text("student_id,name\na1,Ada\nb2,Alan\n", encoding="utf-8")
+    spec = str(ROOT / "worksheets" / "graph-shared-random.toml")
+    for k in (1, 2):
+        assert main(["worksheets", spec, "--roster", str(roster), "--out", str(tmp_path / f"c{k}"),
+                     "--secret", "k", "--weak-secret", "--no-pdf"]) == 0, capsys.readouterr().err
+    for f in sorted((tmp_path / "c1").rglob("*.*")):
+        assert f.read_bytes() == (tmp_path / "c2" / f.relative_to(tmp_path / "c1")).read_bytes(), f
+
+
 def test_a_network_spec_cannot_ask_for_the_graph_section():
     text = (ROOT / "worksheets" / "classic-221.toml").read_text().replace('"update"]', '"update", "graph"]')
     with pytest.raises(SpecError, match='"graph" needs a \\[graph\\] table'):
