@@ -133,7 +133,8 @@ def test_torch_autograd_agrees_on_the_sigmoid():
 
 # random expressions, written twice by the test itself: as text for derive and directly in SymPy
 _UNARY = [("exp({})", sp.exp), ("tanh({})", sp.tanh), ("sigma({})", lambda u: 1 / (1 + sp.exp(-u))),
-          ("-({})", lambda u: -u), ("({})^2", lambda u: u ** 2), ("ln(1 + ({})^2)", lambda u: sp.log(1 + u ** 2))]
+          ("-({})", lambda u: -u), ("({})^2", lambda u: u ** 2), ("ln(1 + ({})^2)", lambda u: sp.log(1 + u ** 2)),
+          ("sqrt(1 + ({})^2)", lambda u: sp.sqrt(1 + u ** 2)), ("relu({})", lambda u: sp.Max(0, u))]
 _BINARY = [("({}) + ({})", lambda p, q: p + q), ("({}) - ({})", lambda p, q: p - q),
            ("({}) * ({})", lambda p, q: p * q), ("({}) / (2 + ({})^2)", lambda p, q: p / (2 + q ** 2))]
 NAMES = ("w", "x", "b")

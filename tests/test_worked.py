@@ -306,7 +306,7 @@ def test_round_half_up():
     r"(-2.0E-7) \cdot 1",         # a Decimal's str
     r"0E-7",
     r"x_{1} + 1",
-    r"\sqrt{2}",
+    r"\sqrt[3]{8}",                # a cube root (\sqrt{u} is a trace's square root)
     r"\operatorname{foo}\left(1\right)",
     r"0.5 \cdot",
     r"\left(0.5",
