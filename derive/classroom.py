@@ -224,6 +224,8 @@ def _publish(staging: Path, out: Path) -> None:
 
 def params_json(draw: Draw) -> str:
     """A student's ``params.json``, which ``derive solve --params`` reads back."""
+    if not draw.data.x:  # a computation-graph trace: the values of its symbols
+        return json.dumps({"values": draw.params.as_dict()}, indent=2) + "\n"
     x, y = [list(r) for r in draw.data.x], [list(r) for r in draw.data.y]
     data = {"x": x[0], "y": y[0]} if len(x) == 1 else {"x": x, "y": y}
     return json.dumps({"params": draw.params.as_dict(), "data": data}, indent=2) + "\n"
@@ -273,6 +275,9 @@ def _environment(templates: Path | None):
 def draw_key(spec: Spec, draw: Draw) -> Key:
     """A student's answer key: the rounded chain of their exercise."""
     ex = spec.exercise
+    if spec.trace is not None:
+        from .trace import spec_key
+        return spec_key(spec, draw.params)
     return exercise_key(spec.network, draw.params, draw.data, ex.learning_rate, ex.decimals, ex.rounding)
 
 
@@ -280,7 +285,11 @@ def _sheets(spec: Spec, student, draw: Draw, variants, templates, engine, fonts=
     """One student's key and the .tex of each variant (``code``: the sheet code printed on it)."""
     from .render import render_sheet
     key = draw_key(spec, draw)
-    ctx = sheet_context(spec, student, draw.params, draw.data, key, engine, fonts, sheet_code=code)
+    if spec.trace is not None:
+        from .trace import trace_context
+        ctx = trace_context(spec, student, draw.params, key, engine, fonts, sheet_code=code)
+    else:
+        ctx = sheet_context(spec, student, draw.params, draw.data, key, engine, fonts, sheet_code=code)
     return key, {v: render_sheet(ctx, v, _environment(templates)) for v in variants}
 
 
@@ -293,7 +302,8 @@ def _first_draw_and_sheets(job):
 
 def _first_draws(spec, roster, secret, variants, templates, engine, fonts, jobs, report, codes):
     """Every student's attempt-0 draw and sheets, on ``jobs`` processes."""
-    build_graph(spec.network, spec.data.size)  # warm the caches once; forked workers inherit them
+    if spec.network is not None:
+        build_graph(spec.network, spec.data.size)  # warm the caches once; forked workers inherit them
     # Seeds, not the secret, go to the workers: the class key is stretched once, here.
     work = [(spec, s, student_seed(secret, s.id), variants, templates, engine, fonts, codes[s.id])
             for s in roster.students]
@@ -588,7 +598,7 @@ def grade_class(spec: Spec, roster: Roster, answers_path: str | Path, out: str |
     (a ``column,answer`` CSV) say how to read a form or LMS export
     (:mod:`derive.answers`).
     """
-    from .grade import (GradedStudent, Marking, Problem, Tolerance, copying_flags, few_match_warning,
+    from .grade import (GradedStudent, Marking, Tolerance, copying_flags, few_match_warning,
                         grade_problem, read_answers, write_grades)
     from .randomize import asked_names
     out = Path(out)
@@ -609,8 +619,7 @@ def grade_class(spec: Spec, roster: Roster, answers_path: str | Path, out: str |
     answers = read_answers(answers_path, roster=roster.ids(), expected=asked, id_column=id_column,
                            mapping=answer_map, codes=_sheet_codes(spec, roster, manifest, secret))
     marking = Marking(tolerance or Tolerance.by_decimals(ex.decimals), carried_weight, fewer_decimals_deduction)
-    problems = [Problem.of(spec.network, draws[s.id].params, draws[s.id].data, ex.learning_rate, ex.decimals,
-                           ex.rounding) for s in roster.students]
+    problems = [problem_of(spec, draws[s.id]) for s in roster.students]
     given = [answers.students.get(s.id, {}) for s in roster.students]
     keys = [pr.key for pr in problems]
     flags = ({} if spec.is_fixed() else
@@ -624,6 +633,16 @@ def grade_class(spec: Spec, roster: Roster, answers_path: str | Path, out: str |
         made = write_grades(staging, graded, decimals=ex.decimals, tolerance=tolerance,
                             carried_weight=carried_weight, warnings=warnings)
     return ClassGrades(graded, warnings, tuple(out / p.relative_to(staging) for p in made))
+
+
+def problem_of(spec: Spec, draw: Draw):
+    """A student's :class:`derive.grade.Problem`: their network exercise, or their trace's values."""
+    ex = spec.exercise
+    if spec.trace is not None:
+        from .trace import spec_trace, trace_problem
+        return trace_problem(spec_trace(spec), draw.params, ex.decimals, ex.rounding)
+    from .grade import Problem
+    return Problem.of(spec.network, draw.params, draw.data, ex.learning_rate, ex.decimals, ex.rounding)
 
 
 def _sheet_codes(spec: Spec, roster: Roster, manifest: dict | None, secret: str | None) -> dict[str, str] | None:

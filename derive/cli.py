@@ -75,11 +75,13 @@ def params_and_data(spec: Spec, args):
         from .randomize import draw_student
         d = draw_student(spec, args.seed)
         return d.params, d.data
-    fixed = spec.fixed_params()
     if not spec.is_fixed():
         raise DeriveError("not every parameter is fixed in [params]; pass --seed N to draw "
-                          "them or --params FILE", file=spec.path, key="[params]")
-    return fixed, spec.data
+                          "them or --params FILE", file=spec.path, key="[graph].values" if spec.trace else "[params]")
+    if spec.trace is not None:
+        from .trace import fixed_values
+        return fixed_values(spec), spec.data
+    return spec.fixed_params(), spec.data
 
 
 # --- formulas ------------------------------------------------------------------
@@ -156,7 +158,12 @@ def cmd_solve(args) -> int:
     spec = read_spec(args)
     params, data = params_and_data(spec, args)
     ex = spec.exercise
-    k = key(spec.network, params, data, ex.learning_rate, ex.decimals, "exact" if args.exact else ex.rounding)
+    rounding = "exact" if args.exact else ex.rounding
+    if spec.trace is not None:
+        from .trace import spec_key
+        k = spec_key(spec, params, rounding)
+    else:
+        k = key(spec.network, params, data, ex.learning_rate, ex.decimals, rounding)
     values = ({n: float(v) for n, v in k.unrounded.items()} if args.exact
               else {n: k.printed(n) for n in k.values})
     if args.json:

@@ -17,10 +17,20 @@ def limits(args):
 # The spec stage imports SymPy (half a second): commands import it when they
 # read a spec, not when derive starts, so `derive --help` and `derive secret`
 # are quick and check-code starts the student's process first.
+TRACE_COMMANDS = ("solve", "worksheets", "grade")
+"""The commands that take a computation-graph spec ([graph]); the others need a network."""
+
+
 def read_spec(args):
-    """The command's SPEC, read within its size limits."""
+    """The command's SPEC, read within its size limits; a [graph] spec only for :data:`TRACE_COMMANDS`."""
+    from .errors import SpecError
     from .spec import load_spec
-    return load_spec(args.spec, limits(args))
+    spec = load_spec(args.spec, limits(args))
+    command = getattr(args, "command", None)
+    if spec.trace is not None and command is not None and command not in TRACE_COMMANDS:
+        raise SpecError(f"a computation-graph spec has no network; derive {command} needs [network] "
+                        f"(a [graph] spec works with {', '.join(TRACE_COMMANDS)})", file=spec.path, key="[graph]")
+    return spec
 
 
 def read_roster(args):

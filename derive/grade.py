@@ -657,7 +657,8 @@ def _name_problem(name: str, expected: set[str] | None) -> str:
     """Why a column or row name is not gradable ('' when it is)."""
     if not name:
         return "has no answer name"
-    if answer_names.parse(name) is None:
+    if answer_names.parse(name) is None and not (expected is not None and name in expected):
+        # (a name the sheet asks for is one: a computation-graph trace's v1, grad_w are outside the grammar)
         return f"{name!r} is not an answer name" + did_you_mean(name, expected or ())
     if expected is not None and name not in expected:
         return f"{name!r} is not asked on this sheet"

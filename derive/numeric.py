@@ -193,6 +193,12 @@ def _tanh(v: Fraction) -> Fraction:
     return t if v >= 0 else -t
 
 
+def _sqrt(v: Fraction) -> Fraction:
+    if v < 0:
+        raise Undefined("square root of a number < 0")
+    return Fraction(_DIGITS.sqrt(_decimal(v)))
+
+
 def _sigmoid(v: Fraction) -> Fraction:
     return 1 / (1 + _exp(-v))
 
@@ -245,6 +251,8 @@ def exact_rule(expr: sp.Expr) -> Callable[[Mapping[str, Fraction]], Fraction]:
     if expr.is_Pow and expr.exp.is_Integer:
         base, n = args[0], int(expr.exp)
         return lambda env: _power(base(env), n)
+    if expr.is_Pow and expr.exp == sp.S.Half:  # √u, in a computation-graph trace
+        return lambda env: _sqrt(args[0](env))
     f = _EXACT_FUNCTIONS[expr.func]
     return lambda env: f(*(a(env) for a in args))
 

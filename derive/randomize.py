@@ -68,6 +68,9 @@ def _draw(spec: Spec, rng: np.random.Generator) -> tuple[Params, Data]:
 
 def asked_names(spec: Spec, samples: int) -> list[str]:
     """The answer names the spec's sheet asks for, in worksheet order."""
+    if spec.trace is not None:  # a computation-graph trace asks for every quantity of its graph
+        from .trace import spec_trace
+        return list(spec_trace(spec).graph.names)
     net = spec.network
     return names.in_sections(names.expected(net.layers, net.bias, samples), spec.exercise.sections)
 
@@ -112,6 +115,9 @@ def problems(spec: Spec, params: Params, data: Data) -> list[str]:
 
 def draw_student(spec: Spec, seed: int) -> Draw:
     """The first good draw of the generator seeded with ``seed``: the seed alone rebuilds it."""
+    if spec.trace is not None:
+        from .trace import draw_spec
+        return draw_spec(spec, seed)
     rng = np.random.default_rng(seed)
     if spec.is_fixed():
         return Draw(seed, spec.fixed_params(), spec.data)

@@ -117,20 +117,23 @@ def render_sheet(context: dict, variant: str, env: jinja2.Environment) -> str:
     """
     if variant not in VARIANTS:
         raise ValueError(f"variant must be one of {', '.join(VARIANTS)}; got {variant!r}")
-    given, net = context["given"], context["network"]
-    single = len(given["x"]) == 1
-    picture = diagram(net["layers"], given["W"], given["b"] if net["bias"] else None,
-                      x=given["x"][0] if single else None,
-                      y=given["y"][0] if single else None)
+    picture = _network_diagram(context) if "network" in context else None  # a trace draws its own graph
     try:
         code = context.get("sheet_code")  # optional: a context made without one prints no code
         extra = {"variant": variant, "diagram": picture, "qr": qr_picture(code) if code else None}
-        if "symbols" not in context:  # a context made by hand: derive's own notation
-            extra["symbols"] = DEFAULT_NOTATION.symbols(net["layers"])
+        if "symbols" not in context and "network" in context:  # a context made by hand: derive's own notation
+            extra["symbols"] = DEFAULT_NOTATION.symbols(context["network"]["layers"])
         return env.get_template(f"{variant}.tex").render(
             {"sheet_code": None, "sheet_code_printed": None, **context, **extra})
     except jinja2.TemplateError as e:
         raise _located(e) from None
+
+
+def _network_diagram(context: dict) -> dict:
+    given, net = context["given"], context["network"]
+    single = len(given["x"]) == 1
+    return diagram(net["layers"], given["W"], given["b"] if net["bias"] else None,
+                   x=given["x"][0] if single else None, y=given["y"][0] if single else None)
 
 
 def _located(e: jinja2.TemplateError) -> TemplateError:

@@ -23,6 +23,7 @@ Matrix = tuple[tuple[float, ...], ...]
 Vector = tuple[float, ...]
 
 SECTIONS = ("forward", "loss", "backward", "update")
+GRAPH_SECTIONS = ("graph",)  # a [graph] spec's: the computation-graph trace (derive/trace.py)
 
 # A worksheet's size, with room to spare: past these a sheet is no longer worked by hand, and
 # the run would take minutes or gigabytes (measured: [200, 200, 1] sheets took over a minute).
@@ -137,12 +138,31 @@ class Random:
 
 
 @dataclass(frozen=True)
+class TraceSpec:
+    """A spec's [graph]: an expression, its symbols in order of appearance, the values it fixes.
+
+    A symbol without a value is drawn per student from ``[random].weights``.
+    """
+
+    expression: str
+    symbols: tuple[str, ...]
+    values: tuple[tuple[str, float], ...] = ()
+
+    def is_fixed(self) -> bool:
+        return len(self.values) == len(self.symbols)
+
+
+@dataclass(frozen=True)
 class Spec:
-    """A validated worksheet spec."""
+    """A validated worksheet spec.
+
+    A computation-graph spec (``[graph]``) has ``trace`` set, no network
+    (``network`` is None) and no examples (``data`` is empty).
+    """
 
     path: str
     title: str
-    network: Network
+    network: Network | None
     data: Data
     fixed: dict = field(default_factory=dict)  # "W1"/"b1" → fixed value, as tuples
     exercise: Exercise = Exercise()
@@ -152,12 +172,17 @@ class Spec:
     instructions: str = ""
     fingerprint: str = ""
     notation: Notation = DEFAULT_NOTATION  # how the sheet writes the symbols ([notation]); never the key
+    trace: TraceSpec | None = None
 
     def __repr__(self) -> str:
+        if self.trace is not None:
+            return f"Spec({self.path!r}, graph={self.trace.expression!r})"
         return f"Spec({self.path!r}, layers={self.network.layers}, loss={self.network.loss!r})"
 
     def is_fixed(self) -> bool:
         """True when nothing is drawn: every student gets the spec's own exercise."""
+        if self.trace is not None:
+            return self.trace.is_fixed()
         return (self.fixed_params() is not None and self.random.inputs is None
                 and self.random.targets is None)
 
@@ -254,7 +279,8 @@ def _matrix(r: _Reader, table: str, key: str, value: Any, rows: int, cols: int, 
 
 # --- the sections of a spec ---------------------------------------------------
 
-_TOP = ("title", "course", "date", "instructions", "network", "data", "params", "exercise", "random", "notation")
+_TOP = ("title", "course", "date", "instructions", "network", "data", "params", "exercise", "random", "notation",
+        "graph")
 
 
 def _network(r: _Reader, t: dict) -> Network:
@@ -358,14 +384,17 @@ def _fixed(r: _Reader, t: dict, net: Network) -> dict:
     return fixed
 
 
-def _exercise(r: _Reader, t: dict) -> Exercise:
+def _exercise(r: _Reader, t: dict, allowed: tuple[str, ...] = SECTIONS) -> Exercise:
     r.check_keys("exercise", t, ("sections", "learning_rate", "decimals", "rounding"))
-    sections = t.get("sections", list(SECTIONS))
+    sections = t.get("sections", list(allowed))
     if not isinstance(sections, list) or not sections:
-        raise r.fail("exercise", "sections", f"expected a list from {', '.join(SECTIONS)}; got {_short(sections)}")
+        raise r.fail("exercise", "sections", f"expected a list from {', '.join(allowed)}; got {_short(sections)}")
     for i, s in enumerate(sections):
-        if s not in SECTIONS:
-            raise r.fail("exercise", "sections", expected_one_of(s, SECTIONS), f"[{i}]")
+        if s in GRAPH_SECTIONS + SECTIONS and s not in allowed:
+            raise r.fail("exercise", "sections", f'"{s}" needs a [{"graph" if s in GRAPH_SECTIONS else "network"}] '
+                         f"table; expected one of {', '.join(allowed)}", f"[{i}]")
+        if s not in allowed:
+            raise r.fail("exercise", "sections", expected_one_of(s, allowed), f"[{i}]")
     lr = _number(r, "exercise", "learning_rate", t.get("learning_rate", 0.5))
     if lr <= 0:
         raise r.fail("exercise", "learning_rate", f"expected a positive number; got {lr}")
@@ -375,7 +404,7 @@ def _exercise(r: _Reader, t: dict) -> Exercise:
     rounding = t.get("rounding", "carry")
     if rounding not in ROUNDING_RULES:
         raise r.fail("exercise", "rounding", expected_one_of(rounding, ROUNDING_RULES))
-    return Exercise(tuple(s for s in SECTIONS if s in sections), lr, decimals, rounding)
+    return Exercise(tuple(s for s in allowed if s in sections), lr, decimals, rounding)
 
 
 def _grid(r: _Reader, key: str, t: Any) -> Grid:
@@ -476,6 +505,8 @@ def parse_spec(text: str, path: str = "<spec>", limits: Limits = WORKSHEET) -> S
         m = re.search(r"line (\d+)", str(e))
         raise SpecError(f"not valid TOML: {e}", file=path, line=int(m.group(1)) if m else None) from e
     r.check_keys("", doc, _TOP)
+    if "graph" in doc:
+        return _graph_spec(r, doc, text)
     for table in ("network", "data"):
         if not isinstance(doc.get(table), dict):
             raise SpecError(f"missing table [{table}]", file=path, key=f"[{table}]")
@@ -498,6 +529,51 @@ def parse_spec(text: str, path: str = "<spec>", limits: Limits = WORKSHEET) -> S
         notation=_notation(r, doc.get("notation", {}), net),
         fingerprint=hashlib.sha256(text.encode()).hexdigest()[:8],
     )
+
+
+def _graph_spec(r: _Reader, doc: dict, text: str) -> Spec:
+    """A computation-graph spec: [graph] (expression, values) instead of [network], [data], [params]."""
+    for table in ("network", "data", "params", "notation"):
+        if table in doc:
+            raise r.fail("", table, "a [graph] spec traces an expression and has no network; "
+                         f"remove [{table}] or [graph]")
+    for table in ("graph", "exercise", "random"):
+        if table in doc and not isinstance(doc[table], dict):
+            raise r.fail("", table, "expected a table")
+    rnd = doc.get("random", {})
+    r.check_keys("random", rnd, ("weights",))
+    exercise = _exercise(r, doc.get("exercise", {}), GRAPH_SECTIONS)
+    return Spec(path=r.path, title=_text(r, doc, "title", ""), network=None, data=Data((), ()),
+                exercise=exercise, random=Random(_grid(r, "weights", rnd["weights"])) if "weights" in rnd else Random(),
+                course=_text(r, doc, "course", ""), date=_text(r, doc, "date", ""),
+                instructions=_text(r, doc, "instructions", ""),
+                fingerprint=hashlib.sha256(text.encode()).hexdigest()[:8],
+                trace=_trace(r, doc["graph"], "random" in doc, exercise))
+
+
+def _trace(r: _Reader, t: dict, drawn: bool, exercise: Exercise) -> TraceSpec:
+    """[graph]: the expression (parsed here, so a bad one is a located error) and its values."""
+    from .trace import ExpressionError, Values, build_trace, undefined_at  # (trace imports this module)
+    r.check_keys("graph", t, ("expression", "values"))
+    if "expression" not in t:
+        raise r.fail("graph", "expression", 'missing; expected an expression such as "1/(1 + exp(-(w*x + b)))"')
+    try:
+        symbols = build_trace(t["expression"]).symbols
+    except ExpressionError as e:
+        raise r.fail("graph", "expression", str(e)) from None
+    values = t.get("values", {})
+    if not isinstance(values, dict):
+        raise r.fail("graph", "values", f"expected {{ {symbols[0]} = …, … }}, a value per symbol; got {_short(values)}")
+    r.check_keys("graph", {f"values.{k}": v for k, v in values.items()}, tuple(f"values.{s}" for s in symbols))
+    fixed = tuple((s, _number(r, "graph", f"values.{s}", values[s])) for s in symbols if s in values)
+    missing = [s for s in symbols if s not in values]
+    if values and missing and not drawn:
+        raise r.fail("graph", "values", f"missing {', '.join(missing)}; expected a value for every symbol "
+                     "(or a [random] table to draw the missing ones)")
+    if len(fixed) == len(symbols) and (why := undefined_at(build_trace(t["expression"]), Values(fixed),
+                                                          exercise.decimals, exercise.rounding)):
+        raise r.fail("graph", "values", f"{why} at these values; expected values where every node has one")
+    return TraceSpec(t["expression"], symbols, fixed)
 
 
 def load_spec(path: str | Path, limits: Limits = WORKSHEET) -> Spec:
@@ -530,6 +606,9 @@ def load_params_json(path: str | Path, spec: Spec) -> tuple[Params, Data]:
         raise ParamsError("no such file", file=str(path)) from None
     except (OSError, ValueError) as e:
         raise ParamsError(f"not a JSON file: {e}", file=str(path)) from e
+    if spec.trace is not None and isinstance(doc, dict) and "values" in doc:  # a computation-graph trace
+        from .trace import values_from_dict
+        return values_from_dict(doc["values"], spec, str(path)), spec.data
     if not isinstance(doc, dict) or not isinstance(doc.get("params"), dict):
         raise ParamsError('expected an object with "params" (and optionally "data")', file=str(path))
     params = params_from_dict(doc["params"], spec, str(path))

@@ -359,17 +359,21 @@ class Graph:
 
     Built once per shape by :func:`build_graph`; every other stage (the
     numeric routes, the key, the solved sheet, grading, the mistakes)
-    traverses it and writes no formula of its own.
+    traverses it and writes no formula of its own.  A computation-graph
+    trace (:mod:`derive.trace`) has no network (``network`` None) and names
+    the LaTeX of its own quantities in ``symbol_names`` (name → LaTeX).
     """
 
-    network: Network
+    network: Network | None
     samples: int
     quantities: tuple[Quantity, ...]
     given: tuple[sp.Symbol, ...]  # x, y (per example), W, b, η: the arguments of every rule
     index: Mapping[str, int]
+    symbol_names: tuple[tuple[str, str], ...] = ()
 
     def __repr__(self) -> str:
-        return f"Graph(layers={list(self.network.layers)}, samples={self.samples}, {len(self.quantities)} quantities)"
+        shape = f"layers={list(self.network.layers)}" if self.network is not None else "trace"
+        return f"Graph({shape}, samples={self.samples}, {len(self.quantities)} quantities)"
 
     def __getitem__(self, name: str) -> Quantity:
         return self.quantities[self.index[name]]

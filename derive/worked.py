@@ -69,9 +69,13 @@ class _NumberPrinter(TeacherPrinter):
 
 
 @lru_cache(maxsize=4096)
-def _formula(expr: sp.Expr, layers, notation: Notation = DEFAULT) -> str:
-    """A rule in symbols: the same on every student's sheet, so printed once (measured: 10 ms a sheet)."""
-    return TeacherPrinter(layers, notation, ln_notation=True).doprint(expr)
+def _formula(expr: sp.Expr, layers, notation: Notation = DEFAULT, symbol_names: tuple = ()) -> str:
+    """A rule in symbols: the same on every student's sheet, so printed once (measured: 10 ms a sheet).
+
+    ``symbol_names``: (name, LaTeX) of symbols the notation does not know (a trace's v_k).
+    """
+    names_setting = {"symbol_names": {sp.Symbol(n, real=True): t for n, t in symbol_names}} if symbol_names else {}
+    return TeacherPrinter(layers, notation, ln_notation=True, **names_setting).doprint(expr)
 
 
 def given_number(v: float) -> str:
@@ -100,10 +104,11 @@ def worked_line(graph: Graph, name: str, key: Key, given: Mapping[str, float],
     parentheses and signs cannot drift between them; ``notation`` (a profile)
     prints them as the sheet writes its symbols.
     """
-    q, layers = graph[name], graph.network.layers
+    q, layers = graph[name], graph.network.layers if graph.network is not None else ()
     inputs = line_inputs(graph, name, key, given)
     symbol = q.printed if notation == DEFAULT else (symbol_latex(name, (), notation) or q.printed)
-    return {"answer": name, "label": name, "symbol": symbol, "formula": _formula(q.rule, layers, notation),
+    return {"answer": name, "label": name, "symbol": symbol,
+            "formula": _formula(q.rule, layers, notation, graph.symbol_names),
             "substituted": _NumberPrinter(layers, inputs, notation).doprint(q.rule),
             "value": key[name], "inputs": inputs}
 

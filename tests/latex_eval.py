@@ -113,6 +113,7 @@ FUNCTIONS: dict[str, Callable[..., Fraction]] = {
     "softplus": _one(_softplus),
     "logsumexp": _logsumexp,
     "id": _one(lambda x: x),
+    r"\sqrt": _one(lambda x: Fraction(decimal.Context(prec=PRECISION).sqrt(_to_decimal(x)))),
 }
 
 
@@ -308,6 +309,11 @@ class _Parser:
             return num / den
         if k == "FUNC":
             name = self.expect("FUNC").text
+            if name == r"\sqrt":  # \sqrt{u}: its braces are the argument's own
+                self.expect("{")
+                v = self.expr()
+                self.expect("}")
+                return FUNCTIONS[name](v)
             n = self.exponent() if self.accept("^") else None  # \tanh^{2}{\left(x\right)}
             v = FUNCTIONS[name](*self.arguments())
             return v if n is None else _int_power(v, n, self)

@@ -63,6 +63,11 @@ def shipped_contexts(path: Path):
     ex = spec.exercise
     for sid in (["fixed"] if spec.is_fixed() else STUDENTS):
         draw = draw_student(spec, student_seed("demo", sid))
+        if spec.trace is not None:  # a computation-graph trace: its own context, the same worked lines
+            from derive.trace import spec_key, trace_context
+            yield sid, spec, trace_context(spec, Student(sid, "Test Student", 2), draw.params,
+                                           spec_key(spec, draw.params))
+            continue
         k = key(spec.network, draw.params, draw.data, ex.learning_rate, ex.decimals, ex.rounding)
         yield sid, spec, sheet_context(spec, Student(sid, "Test Student", 2), draw.params, draw.data, k)
 
@@ -301,7 +306,7 @@ def test_round_half_up():
     r"(-2.0E-7) \cdot 1",         # a Decimal's str
     r"0E-7",
     r"x_{1} + 1",
-    r"\sqrt{2}",
+    r"\sqrt[3]{8}",                # a cube root (\sqrt{u} is a trace's square root)
     r"\operatorname{foo}\left(1\right)",
     r"0.5 \cdot",
     r"\left(0.5",
