@@ -16,6 +16,7 @@ from typing import Any
 
 from .errors import ParamsError, SpecError, did_you_mean, expected_one_of
 from .functions import ACTIVATIONS, LOSSES
+from .points import Points, parse_points
 
 Matrix = tuple[tuple[float, ...], ...]
 Vector = tuple[float, ...]
@@ -121,6 +122,7 @@ class Exercise:
     learning_rate: float = 0.5
     decimals: int = 4
     rounding: str = "carry"
+    points: Points = Points()  # what each answer is worth (derive.points)
 
 
 @dataclass(frozen=True)
@@ -355,8 +357,8 @@ def _fixed(r: _Reader, t: dict, net: Network) -> dict:
     return fixed
 
 
-def _exercise(r: _Reader, t: dict) -> Exercise:
-    r.check_keys("exercise", t, ("sections", "learning_rate", "decimals", "rounding"))
+def _exercise(r: _Reader, t: dict, net: Network | None = None, samples: int = 1) -> Exercise:
+    r.check_keys("exercise", t, ("sections", "learning_rate", "decimals", "rounding", "points"))
     sections = t.get("sections", list(SECTIONS))
     if not isinstance(sections, list) or not sections:
         raise r.fail("exercise", "sections", f"expected a list from {', '.join(SECTIONS)}; got {_short(sections)}")
@@ -372,7 +374,18 @@ def _exercise(r: _Reader, t: dict) -> Exercise:
     rounding = t.get("rounding", "carry")
     if rounding not in ROUNDING_RULES:
         raise r.fail("exercise", "rounding", expected_one_of(rounding, ROUNDING_RULES))
-    return Exercise(tuple(s for s in SECTIONS if s in sections), lr, decimals, rounding)
+    chosen = tuple(s for s in SECTIONS if s in sections)
+    return Exercise(chosen, lr, decimals, rounding, _points(r, t, net, samples, chosen))
+
+
+def _points(r: _Reader, t: dict, net: Network | None, samples: int, sections: tuple[str, ...]) -> Points:
+    """[exercise].points, checked against the sections and answer names the sheet asks."""
+    if "points" not in t:
+        return Points()
+    from . import names
+    asked = names.in_sections(names.expected(net.layers, net.bias, samples), sections) if net else []
+    return parse_points(t["points"], sections, asked,
+                        lambda key, message: r.fail("exercise", "points", message, f".{key}" if key else ""))
 
 
 def _grid(r: _Reader, key: str, t: Any) -> Grid:
@@ -443,13 +456,14 @@ def parse_spec(text: str, path: str = "<spec>", limits: Limits = WORKSHEET) -> S
             raise r.fail("", table, "expected a table")
     net = _network(r, doc["network"])
     random = _random(r, doc.get("random", {}), net)
+    data = _data(r, doc["data"], net, random)
     return Spec(
         path=path,
         title=_text(r, doc, "title", ""),  # none: the templates' own (text.tex's "title")
         network=net,
-        data=_data(r, doc["data"], net, random),
+        data=data,
         fixed=_fixed(r, doc.get("params", {}), net),
-        exercise=_exercise(r, doc.get("exercise", {})),
+        exercise=_exercise(r, doc.get("exercise", {}), net, data.size),
         random=random,
         course=_text(r, doc, "course", ""),
         date=_text(r, doc, "date", ""),
@@ -526,11 +540,26 @@ def _lookalike_key(sid: str) -> str:
 
 @dataclass(frozen=True)
 class Student:
-    """One roster row: id, name, and the 1-based line of the CSV it came from."""
+    """One roster row: id, name, the 1-based line of the CSV it came from, and the row's other cells.
+
+    ``fields`` keeps every cell of the row by its column (an LMS export's
+    email, username, Canvas ID, section), so grades can go back to the LMS
+    under the identifiers it knows (:mod:`derive.gradebooks`).
+    """
 
     id: str
     name: str
     line: int
+    fields: tuple[tuple[str, str], ...] = field(default=(), compare=False, repr=False)
+
+    def cell(self, *columns: str) -> str:
+        """The first of ``columns`` (compared as :func:`derive.rosters.same_column` does) this row has, else ''."""
+        from .rosters import same_column
+        for column in columns:
+            for name, value in self.fields:
+                if same_column(name, column) and value.strip():
+                    return value.strip()
+        return ""
 
 
 @dataclass(frozen=True)
@@ -599,7 +628,7 @@ def load_roster(path: str | Path, limits: Limits = WORKSHEET, *, id_column: str 
                               file=str(path), line=n, key=columns.header)
         _check_student(path, n, sid, seen)
         seen[_lookalike_key(sid)] = (n, sid)
-        students.append(Student(sid, name, n))
+        students.append(Student(sid, name, n, tuple(zip(header, (c.strip() for c in row)))))
     if not students:
         raise RosterError("no students; expected one row per student after the header", file=str(path), line=2)
     return Roster(str(path), tuple(students))
