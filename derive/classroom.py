@@ -632,7 +632,23 @@ def grade_class(spec: Spec, roster: Roster, answers_path: str | Path, out: str |
                             carried_weight=carried_weight, warnings=warnings)
         made += write_gradebooks(staging, graded, roster, assignment or spec.title or "derive worksheet",
                                  ex.points.total(asked))
+        if feedback_pdf:
+            pdfs, failed = _feedback_pdfs(staging, spec, graded, marking, templates, engine)
+            made += pdfs
+            warnings += failed
     return ClassGrades(graded, warnings, tuple(out / p.relative_to(staging) for p in made))
+
+
+def _feedback_pdfs(staging: Path, spec: Spec, graded, marking, templates, engine) -> tuple[tuple, tuple]:
+    """Every student's feedback PDF beside its Markdown (:mod:`derive.feedback`)."""
+    from .feedback import write_feedback_pdfs
+    from .grade import feedback_files
+    files = feedback_files([g.student_id for g in graded])
+    written, failed = write_feedback_pdfs(staging, graded, files, spec=spec, tolerance=marking.tolerance,
+                                          carried_weight=marking.carried_weight, templates=templates,
+                                          engine=engine, jobs=os.cpu_count() or 2)
+    shutil.rmtree(staging / ".build", ignore_errors=True)
+    return tuple(written), failed
 
 
 def _sheet_codes(spec: Spec, roster: Roster, manifest: dict | None, secret: str | None) -> dict[str, str] | None:

@@ -915,6 +915,11 @@ def safe_filename(student_id: str) -> str:
     return f"{clean or 'student'}-{_digest(student_id)}"
 
 
+def feedback_files(ids: list[str]) -> dict[str, str]:
+    """Each student id's feedback file name, without its suffix (``feedback/<name>.md``, ``.pdf``)."""
+    return _feedback_files(ids)
+
+
 def _feedback_files(ids: list[str]) -> dict[str, str]:
     """A file name per id; ids that differ only in case get their hash too (macOS, Windows)."""
     names = {i: safe_filename(i) for i in ids}
