@@ -1,7 +1,7 @@
 """Grades out to Moodle and Canvas: the import CSVs beside grades.csv, as those gradebooks read them.
 
-The rosters are the LMSs' own exports (tests/fixtures/rosters); the answers are worked by hand
-(test_grade_class.hand_chain); the points are counted by hand from the sheet's 28 answers.
+The rosters are the LMSs' own exports (tests/fixtures/rosters); the answers are the oracle's rounded
+chain (tests/oracle.py, exact decimals); the points are counted by hand from the sheet's 28 answers.
 """
 from __future__ import annotations
 
@@ -10,12 +10,20 @@ import json
 from pathlib import Path
 
 from derive.cli import main
-from test_grade_class import hand_chain, r4
+from oracle import rounded_chain
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures" / "rosters"
 POINTS = "points = { backward = 2, loss = 3, delta1_1 = 5 }\n"
 FULL = 6 * 1 + 3 + 11 * 2 + 5 + 9 * 1  # forward, loss, backward (δ1_1 apart), δ1_1, update
+
+
+def oracle_answers(doc: dict) -> dict[str, str]:
+    """A 2-2-1 sigmoid/BCE student's boxes from their params.json, by the oracle's rounded chain."""
+    p, d = doc["params"], doc["data"]
+    boxes = rounded_chain([2, 2, 1], ["sigmoid", "sigmoid"], "bce", [p["W1"], p["W2"]], [p["b1"], p["b2"]],
+                          [d["x"]], [d["y"]], 0.5, 4)
+    return {n: str(v) for n, v in boxes.items()}
 
 
 def rows_of(path: Path) -> list[list[str]]:
@@ -36,10 +44,10 @@ def grade_class_of(tmp: Path, roster: Path, *extra: str) -> Path:
     rows = []
     for i, st in enumerate(manifest["students"]):
         doc = json.loads((tmp / "class" / "students" / st["student_id"] / "params.json").read_text())
-        k = hand_chain(doc["params"], doc["data"]["x"], doc["data"]["y"][0], 0.5)
+        k = oracle_answers(doc)
         if i == 1:
-            k["loss"] *= 2  # nothing is computed from the loss: only its 3 points are lost
-        rows.append([st["student_id"], *(r4(k[n]) for n in sorted(k))])
+            k["loss"] = f"{2 * float(k['loss']):.4f}"  # nothing is computed from the loss: only its 3 points are lost
+        rows.append([st["student_id"], *(k[n] for n in sorted(k))])
         names = sorted(k)
     answers = tmp / "answers.csv"
     with open(answers, "w", encoding="utf-8", newline="") as f:
