@@ -978,7 +978,9 @@ def marks(a: AnswerResult) -> str:
 
 
 def _summary(students: list[GradedStudent], columns: list[str], warnings: Sequence[str] = ()) -> str:
+    most = max((s.result.max for s in students), default=0)
     lines = ["# Summary", "", f"{len(students)} students.", "",
+             f"Scores are points, out of {most:g} per sheet ([exercise].points of the spec).", "",
              "| answer | correct | carried | wrong | missing | unparseable | most common mistake |",
              "|---|---|---|---|---|---|---|"]
     for name in columns:

@@ -95,3 +95,20 @@ def test_tex_text_escapes_and_sets_maths_letters():
     assert tex_text("δ = −0.5 & 50%") == r"\ensuremath{\delta} = \ensuremath{-}0.5 \& 50\%"
     assert tex_text("W⁽²⁾ᵀ δ⁽²⁾") == r"W\ensuremath{^{(2)}^{\mathsf T}} \ensuremath{\delta^{(2)}}"
     assert tex_text(r"\input{/etc/passwd}").startswith(r"\textbackslash{}input\{")
+
+
+def test_a_name_pdflatex_cannot_set_is_typeset_by_lualatex(tmp_path):
+    require("lualatex")
+    require("pdftotext")
+    spec = ROOT / "worksheets" / "classic-221.toml"
+    roster = tmp_path / "roster.csv"
+    roster.write_text("student_id,name\nr1,Пётр Чайковский\n", encoding="utf-8")
+    answers = tmp_path / "answers.csv"
+    answers.write_text("student_id,z1_1,loss\nr1,0.6,\u22120.5\n", encoding="utf-8")
+    assert main(["worksheets", str(spec), "--roster", str(roster), "--out", str(tmp_path / "class"), "--no-pdf"]) == 0
+    assert main(["grade", str(spec), "--roster", str(roster), "--answers", str(answers), "--class",
+                 str(tmp_path / "class"), "--out", str(tmp_path / "grades"), "--feedback-pdf"]) == 0
+    text = pdf_text(tmp_path / "grades" / "feedback" / "r1.pdf")
+    assert "Пётр Чайковский" in text
+    rows = lines_of(text)
+    assert rows["z1_1"][-3:] == ["0.6000", "correct", "1/1"] and rows["loss"][2:4] == ["wrong", "0/1"]

@@ -86,6 +86,7 @@ def test_grades_csv_scores_are_points_too(tmp_path):
     assert (grades["s1002"]["score"], grades["s1002"]["max"]) == (f"{FULL - 3:g}", f"{FULL:g}")
     feedback = (out / "feedback" / "s1002.md").read_text(encoding="utf-8")
     assert f"Score: {FULL - 3} of {FULL}." in feedback and "| wrong | 0/3 |" in feedback
+    assert f"Scores are points, out of {FULL} per sheet" in (out / "summary.md").read_text(encoding="utf-8")
     # without --assignment the grade column is the spec's title; a bare name in Canvas has no id
     moodle = rows_of(out / "moodle-grades.csv")
     assert moodle[0][3] == "Forward and backward pass"
