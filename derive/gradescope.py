@@ -123,9 +123,14 @@ def build_wheel() -> tuple[str, bytes]:
     return f"derive-{__version__}-py3-none-any.whl", buf.getvalue()
 
 
+SHIPPED_SUFFIXES = (".py", ".lua", ".tex", ".md", ".toml", ".csv")
+"""What a derive wheel carries: the code and pyproject.toml's package data (templates, examples)."""
+
+
 def _shipped(rel: Path) -> bool:
     """A file of the package a wheel carries (no bytecode caches, no hidden files)."""
-    return not any(part == "__pycache__" or part.startswith(".") for part in rel.parts) and rel.suffix != ".pyc"
+    return (not any(part == "__pycache__" or part.startswith(".") for part in rel.parts)
+            and rel.suffix in SHIPPED_SUFFIXES)
 
 
 def _metadata() -> str:
