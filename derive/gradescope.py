@@ -221,10 +221,8 @@ def _graded(root: Path) -> dict:
     codes = {s["student_id"]: s["sheet_code"] for s in manifest["students"] if s.get("sheet_code")}
     asked = asked_names(spec, spec.data.size)
     sub = _submission(root, roster, asked, codes)
-    sid = sub.student_id or _from_metadata(root, roster)
-    if sid is None:
-        raise Refused("Could not tell whose submission this is: put your student_id (or the sheet code printed "
-                      "on your sheet) in the answers file, as in answers-template.csv.")
+    sid, notes = _whose(sub, _from_metadata(root, roster))
+    sub = Submission(sid, sub.answers, notes + sub.notes)
     draw = draws_from_manifest(spec, _only(roster, sid), manifest, source)[sid]
     ex = spec.exercise
     problem = Problem.of(spec.network, draw.params, draw.data, ex.learning_rate, ex.decimals, ex.rounding)
@@ -312,20 +310,38 @@ def _pdf_submission(path: Path, roster, codes) -> Submission:
     return Submission(sid, sheet.values)
 
 
-def _from_metadata(root: Path, roster) -> str | None:
-    """The Gradescope user's student id or email, when it is on the class list."""
+def _whose(sub: Submission, submitters: list[str]) -> tuple[str, tuple[str, ...]]:
+    """The student to grade: the file's, unless Gradescope says the submitter is someone else.
+
+    A file naming a classmate is graded against the submitter's own sheet
+    (else copying a classmate's answers and id would earn full marks).
+    """
+    if sub.student_id and (not submitters or sub.student_id in submitters):
+        return sub.student_id, ()
+    if submitters:
+        told = (f"The file names {sub.student_id}, but you submitted as {submitters[0]}: graded against your "
+                "own sheet.",) if sub.student_id else ()
+        return submitters[0], told
+    raise Refused("Could not tell whose submission this is: put your student_id (or the sheet code printed "
+                  "on your sheet) in the answers file, as in answers-template.csv.")
+
+
+def _from_metadata(root: Path, roster) -> list[str]:
+    """The class's ids of the Gradescope users who submitted (by student id or email), in their order."""
     try:
         meta = json.loads((root / "submission_metadata.json").read_text(encoding="utf-8"))
         users = meta.get("users") or []
     except (OSError, ValueError, AttributeError):
-        return None
+        return []
     lookup = {s.id.casefold(): s.id for s in roster.students}
+    found = []
     for user in users if isinstance(users, list) else []:
         for key in ("sid", "student_id", "email"):
             value = user.get(key) if isinstance(user, dict) else None
             if isinstance(value, str) and value.strip().casefold() in lookup:
-                return lookup[value.strip().casefold()]
-    return None
+                found.append(lookup[value.strip().casefold()])
+                break
+    return found
 
 
 def _results(result, sid: str, notes: tuple[str, ...]) -> dict:

@@ -136,6 +136,18 @@ def test_a_sheet_without_an_id_is_matched_by_the_gradescope_users_email(built):
     assert results["score"] == FULL and len(results["tests"]) == 28
 
 
+def test_a_file_naming_a_classmate_is_graded_against_the_submitters_own_sheet(built):
+    """Bo uploads Cy's answers under Cy's id: Gradescope says Bo submitted, so Bo's sheet is the key."""
+    tmp, _, keys = built
+    root = gradescope_folder(tmp, "copied", tmp / "autograder.zip")
+    write_answers(root / "submission" / "answers.csv", [{"student_id": "cy", **keys["cy"]}])
+    (root / "submission_metadata.json").write_text(json.dumps(
+        {"users": [{"email": "bo@elsewhere.example", "sid": "bo", "name": "Bo"}]}), encoding="utf-8")
+    results = run_autograder(root)
+    assert "graded against your own sheet" in results["output"] and "Graded as bo" in results["output"]
+    assert results["score"] < FULL  # Cy's values are not Bo's answers (follow-through still earns some)
+
+
 @pytest.mark.parametrize("case,files,words", [
     ("nothing", {}, "No answers file"),
     ("two", {"a.csv": "student_id,z1_1\nbo,1\n", "b.csv": "student_id,z1_1\nbo,1\n"}, "More than one"),
