@@ -106,3 +106,13 @@ def test_the_fewer_decimals_deduction_scales_with_the_points():
     r = grade_student(*classic(), 4, answers, points=points, fewer_decimals_deduction=0.5)
     assert r["loss"].status.value == "correct" and r["loss"].credit == 1.5
     assert r.score == 45 - 0.5 * 3
+
+
+def test_the_command_line_says_the_bad_key_in_one_line(tmp_path, capsys):
+    from derive.cli import main
+    spec = tmp_path / "bad.toml"
+    spec.write_text(CLASSIC.replace("decimals = 4\n", "decimals = 4\npoints = { dW9_9_9 = 1 }\n"), encoding="utf-8")
+    assert main(["solve", str(spec)]) == 2
+    err = capsys.readouterr().err.strip()
+    line = CLASSIC[:CLASSIC.index("decimals = 4\n")].count("\n") + 2
+    assert err.startswith(f"derive: {spec}:{line}: [exercise].points.dW9_9_9: unknown key") and "\n" not in err
