@@ -67,7 +67,7 @@ def texts_of(students) -> list[str]:
     return out
 
 
-def feedback_engine(students, texts: Sequence[str], engine: str = "auto") -> str:
+def feedback_engine(texts: Sequence[str], engine: str = "auto") -> str:
     """pdflatex, unless some name or typed value has a character only lualatex's fonts set."""
     if engine != "auto":
         return engine
@@ -96,7 +96,7 @@ def write_feedback_pdfs(out: Path, students, files: dict[str, str], *, spec, tol
     from .render import make_environment
     env = make_environment(templates)
     texts = [*texts_of(students), spec.title, spec.course]
-    chosen = feedback_engine(students, texts, engine)
+    chosen = feedback_engine(texts, engine)
     fallback = fallback_for(texts) if chosen == "lualatex" else ()
     sheets = []
     for s in students:

@@ -136,6 +136,16 @@ def test_a_sheet_without_an_id_is_matched_by_the_gradescope_users_email(built):
     assert results["score"] == FULL and len(results["tests"]) == 28
 
 
+def test_a_sheet_code_names_the_student(built):
+    tmp, _, keys = built
+    code = next(s["sheet_code"] for s in json.loads((tmp / "class" / "manifest.json").read_text())["students"]
+                if s["student_id"] == "cy")
+    root = gradescope_folder(tmp, "code", tmp / "autograder.zip")
+    write_answers(root / "submission" / "answers.csv", [{"sheet_code": code, **keys["cy"]}])
+    results = run_autograder(root)
+    assert results["score"] == FULL and "Graded as cy" in results["output"]
+
+
 def test_a_file_naming_a_classmate_is_graded_against_the_submitters_own_sheet(built):
     """Bo uploads Cy's answers under Cy's id: Gradescope says Bo submitted, so Bo's sheet is the key."""
     tmp, _, keys = built
