@@ -50,11 +50,12 @@ SETUP_SH = r"""#!/usr/bin/env bash
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="${DERIVE_AUTOGRADER_ROOT:-/autograder}"
-PY=""
-for p in python3.13 python3.12 python3.11 python3; do
-  if command -v "$p" >/dev/null 2>&1 && "$p" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+PY="${DERIVE_SETUP_PYTHON:-}"
+for p in ${PY:+"$PY"} python3.13 python3.12 python3.11 python3; do
+  if command -v "$p" >/dev/null 2>&1 && "$p" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
     PY="$p"; break
   fi
+  PY=""
 done
 if [ -z "$PY" ]; then
   apt-get update && apt-get install -y python3.11 python3.11-venv

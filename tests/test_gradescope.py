@@ -194,7 +194,7 @@ def test_setup_sh_installs_derive_from_the_wheel_in_the_zip_offline(built, tmp_p
     root = gradescope_folder(tmp_path, "setup", tmp / "autograder.zip")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env.update(DERIVE_AUTOGRADER_ROOT=str(root), DERIVE_VENV_OPTIONS="--system-site-packages",
-               DERIVE_PIP_OPTIONS="--no-index --no-deps", PATH=f"{Path(sys.executable).parent}:{env['PATH']}")
+               DERIVE_PIP_OPTIONS="--no-index --no-deps", DERIVE_SETUP_PYTHON=sys.executable)
     done = subprocess.run(["bash", str(root / "source" / "setup.sh")], env=env, capture_output=True, text=True,
                           timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
