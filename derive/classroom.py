@@ -586,7 +586,9 @@ def grade_class(spec: Spec, roster: Roster, answers_path: str | Path, out: str |
                 secret: str | None = None, key: str | Path | None = None, class_dir: str | Path | None = None,
                 tolerance=None, carried_weight: float = 1.0,
                 fewer_decimals_deduction: float = 0.0, force: bool = False,
-                id_column: str | None = None, answer_map: str | Path | None = None) -> ClassGrades:
+                id_column: str | None = None, answer_map: str | Path | None = None,
+                assignment: str | None = None, feedback_pdf: bool = False, engine: str = "auto",
+                templates: Path | None = None) -> ClassGrades:
     """Grade a class's answers file against each student's own exercise; write the reports.
 
     The exercises come from ``key`` (the class folder's answer-key.csv and
@@ -596,10 +598,14 @@ def grade_class(spec: Spec, roster: Roster, answers_path: str | Path, out: str |
     An existing ``out`` is refused unless ``force``; then it is replaced whole,
     only once the new grades are complete.  ``id_column`` and ``answer_map``
     (a ``column,answer`` CSV) say how to read a form or LMS export
-    (:mod:`derive.answers`).
+    (:mod:`derive.answers`).  Beside grades.csv go the Moodle and Canvas
+    gradebook CSVs (:mod:`derive.gradebooks`; ``assignment`` names the grade
+    column, default the spec's title) and, with ``feedback_pdf``, each
+    student's feedback as a PDF (:mod:`derive.feedback`).
     """
     from .grade import (GradedStudent, Marking, Tolerance, copying_flags, few_match_warning,
                         grade_problem, read_answers, write_grades)
+    from .gradebooks import write_gradebooks
     from .randomize import asked_names
     out = Path(out)
     order_note: list[str] = []
@@ -618,7 +624,8 @@ def grade_class(spec: Spec, roster: Roster, answers_path: str | Path, out: str |
     asked = asked_names(spec, spec.data.size)
     answers = read_answers(answers_path, roster=roster.ids(), expected=asked, id_column=id_column,
                            mapping=answer_map, codes=_sheet_codes(spec, roster, manifest, secret))
-    marking = Marking(tolerance or Tolerance.by_decimals(ex.decimals), carried_weight, fewer_decimals_deduction)
+    marking = Marking(tolerance or Tolerance.by_decimals(ex.decimals), carried_weight, fewer_decimals_deduction,
+                      ex.points)
     problems = [problem_of(spec, draws[s.id]) for s in roster.students]
     given = [answers.students.get(s.id, {}) for s in roster.students]
     keys = [pr.key for pr in problems]
@@ -632,6 +639,12 @@ def grade_class(spec: Spec, roster: Roster, answers_path: str | Path, out: str |
     with output_folder(out, force, [spec.path, roster.path, answers_path, key, class_dir, answer_map]) as staging:
         made = write_grades(staging, graded, decimals=ex.decimals, tolerance=tolerance,
                             carried_weight=carried_weight, warnings=warnings)
+        made += write_gradebooks(staging, graded, roster, assignment or spec.title or "derive worksheet",
+                                 ex.points.total(asked))
+        if feedback_pdf:
+            pdfs, failed = _feedback_pdfs(staging, spec, graded, marking, templates, engine)
+            made += pdfs
+            warnings += failed
     return ClassGrades(graded, warnings, tuple(out / p.relative_to(staging) for p in made))
 
 
@@ -643,6 +656,18 @@ def problem_of(spec: Spec, draw: Draw):
         return trace_problem(spec_trace(spec), draw.params, ex.decimals, ex.rounding)
     from .grade import Problem
     return Problem.of(spec.network, draw.params, draw.data, ex.learning_rate, ex.decimals, ex.rounding)
+
+
+def _feedback_pdfs(staging: Path, spec: Spec, graded, marking, templates, engine) -> tuple[tuple, tuple]:
+    """Every student's feedback PDF beside its Markdown (:mod:`derive.feedback`)."""
+    from .feedback import write_feedback_pdfs
+    from .grade import feedback_files
+    files = feedback_files([g.student_id for g in graded])
+    written, failed = write_feedback_pdfs(staging, graded, files, spec=spec, tolerance=marking.tolerance,
+                                          carried_weight=marking.carried_weight, templates=templates,
+                                          engine=engine, jobs=os.cpu_count() or 2)
+    shutil.rmtree(staging / ".build", ignore_errors=True)
+    return tuple(written), failed
 
 
 def _sheet_codes(spec: Spec, roster: Roster, manifest: dict | None, secret: str | None) -> dict[str, str] | None:

@@ -54,6 +54,8 @@ def _parser() -> argparse.ArgumentParser:
     add_class_commands(sub)
     from .cli_code import add_code_commands  # check-code, init-code
     add_code_commands(sub)
+    from .cli_gradescope import add_gradescope_commands  # gradescope, autograde
+    add_gradescope_commands(sub)
     for name, command in sub.choices.items():
         if "spec" in {a.dest for a in command._actions}:
             command.add_argument("--force-large", action="store_true",
@@ -254,9 +256,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     from .cli_class import CLASS_COMMANDS
     from .cli_code import CODE_COMMANDS
+    from .cli_gradescope import GRADESCOPE_COMMANDS
     previous = {s: signal.signal(s, _stop) for s in STOP_SIGNALS}
     try:
-        return {**COMMANDS, **CLASS_COMMANDS, **CODE_COMMANDS}[args.command](args)
+        return {**COMMANDS, **CLASS_COMMANDS, **CODE_COMMANDS, **GRADESCOPE_COMMANDS}[args.command](args)
     except DeriveError as e:
         print(f"derive: {e}", file=sys.stderr)
         return e.exit_status

@@ -105,6 +105,13 @@ def add_class_commands(sub) -> None:
                    help="credit for an answer right from the student's own earlier mistake (1.0)")
     g.add_argument("--fewer-decimals-deduction", type=float, default=0.0, metavar="D",
                    help="marks taken off an answer right to fewer decimals than asked (0: feedback only)")
+    g.add_argument("--assignment", metavar="NAME",
+                   help="the grade column of moodle-grades.csv and canvas-grades.csv (default: the spec's "
+                        "title); for Canvas write 'Name (1234)' with the assignment's id, or a Canvas roster's "
+                        "assignment name")
+    g.add_argument("--feedback-pdf", action="store_true",
+                   help="also typeset each student's feedback as feedback/<id>.pdf (TeX)")
+    g.add_argument("--templates", help="a folder whose templates override the shipped ones (feedback.tex, text.tex)")
     g.add_argument("--json", action="store_true", help="also print the per-student results as JSON")
     g.add_argument("--force", action="store_true", help="replace an existing output folder (whole)")
 
@@ -238,7 +245,9 @@ def cmd_grade(args) -> int:
                          class_dir=args.class_dir, tolerance=tolerance_from(args),
                          carried_weight=args.carried_weight,
                          fewer_decimals_deduction=args.fewer_decimals_deduction, force=args.force,
-                         id_column=args.answers_id_column, answer_map=args.answer_map)
+                         id_column=args.answers_id_column, answer_map=args.answer_map,
+                         assignment=args.assignment, feedback_pdf=args.feedback_pdf,
+                         templates=Path(args.templates) if args.templates else None)
     for w in result.warnings:
         print(f"derive: warning: {printable(w)}", file=sys.stderr)
     for st in result.students:
@@ -252,8 +261,8 @@ def cmd_grade(args) -> int:
         total = sum(s.result.score for s in result.students)
         most = sum(s.result.max for s in result.students)
         print(f"graded {len(result.students)} students (mean {total / max(1, len(result.students)):.1f} "
-              f"of {most / max(1, len(result.students)):.0f}); wrote {args.out}/grades.csv, "
-              f"feedback/, summary.md")
+              f"of {most / max(1, len(result.students)):g}); wrote {args.out}/grades.csv, "
+              f"moodle-grades.csv, canvas-grades.csv, feedback/, summary.md")
     return 0
 
 

@@ -38,6 +38,7 @@ from typing import Iterable, Mapping, Sequence
 from . import names as answer_names
 from .errors import AnswersError, OutputError, did_you_mean
 from .mistakes import MISTAKES, alternative_routes, mistake_id, mistaken_values
+from .points import Points
 from .numeric import (Key, Undefined, evaluate_exact, exact_givens, format_number, quantize, round_half_up, rounded,
                       rounded_chain, show)
 from .spec import Data, Network, Params, read_text
@@ -246,7 +247,8 @@ class AnswerResult:
     mistake: str | None
     message: str
     note: str = ""
-    credit: float = 0.0
+    credit: float = 0.0   # the marks earned, out of ``points``
+    points: float = 1.0   # what the answer is worth ([exercise].points)
 
 
 @dataclass(frozen=True)
@@ -270,11 +272,17 @@ class StudentResult:
 
 @dataclass(frozen=True)
 class Marking:
-    """How answers earn marks: the tolerance, what carried answers earn, the deduction for fewer places."""
+    """How answers earn marks: the tolerance, what carried answers earn, the deduction for fewer places,
+    and what each answer is worth.
+
+    ``carried_weight`` and ``fewer_decimals_deduction`` are shares of an
+    answer's points, so they scale with them.
+    """
 
     tolerance: "Tolerance"
     carried_weight: float = 1.0
     fewer_decimals_deduction: float = 0.0
+    points: Points = Points()
 
 
 @dataclass(frozen=True, eq=False)
@@ -324,7 +332,8 @@ class _Answer:
 def grade_student(net: Network, params: Params, data: Data, learning_rate: float, decimals: int,
                   answers: Mapping[str, str], tolerance: "Tolerance | None" = None,
                   carried_weight: float = 1.0, names: Sequence[str] | None = None,
-                  rounding: str = "carry", fewer_decimals_deduction: float = 0.0) -> StudentResult:
+                  rounding: str = "carry", fewer_decimals_deduction: float = 0.0,
+                  points: Points = Points()) -> StudentResult:
     """Grade one student's answers (answer name → text as typed) against their exercise.
 
     ``names`` are the answers the sheet asks for (default: every answer of
@@ -332,7 +341,8 @@ def grade_student(net: Network, params: Params, data: Data, learning_rate: float
     ``decimals`` places.  Never raises on what a student typed.
     """
     pr = Problem.of(net, params, data, learning_rate, decimals, rounding)
-    marking = Marking(tolerance or Tolerance.by_decimals(decimals), carried_weight, fewer_decimals_deduction)
+    marking = Marking(tolerance or Tolerance.by_decimals(decimals), carried_weight, fewer_decimals_deduction,
+                      points)
     return grade_problem(pr, answers, marking, names)
 
 
@@ -342,7 +352,7 @@ def grade_problem(pr: Problem, answers: Mapping[str, str], marking: Marking,
     asked = _asked(pr, names)
     g = _Grading(pr, marking, {n: _read(n, answers.get(n)) for n in asked})
     results = tuple(g.result(n) for n in asked)
-    return StudentResult(results, sum(r.credit for r in results), float(len(results)))
+    return StudentResult(results, sum(r.credit for r in results), sum(r.points for r in results))
 
 
 def _asked(pr: Problem, names: Sequence[str] | None) -> tuple[str, ...]:
@@ -476,13 +486,15 @@ class _Grading:
     def _make(self, name: str, status: Status, message: str, r: Decimal | None = None,
               mistake: str | None = None, note: str = "") -> AnswerResult:
         a, m = self.typed[name], self.marking
-        credit = {Status.CORRECT: 1.0, Status.CARRIED: m.carried_weight}.get(status, 0.0)
+        share = {Status.CORRECT: 1.0, Status.CARRIED: m.carried_weight}.get(status, 0.0)
         if note == FEWER_DECIMALS:
-            credit = max(credit - m.fewer_decimals_deduction, 0.0)
+            share = max(share - m.fewer_decimals_deduction, 0.0)
+        worth = m.points.of(name)
         value = float(a.number) if a.number is not None else None
         if r is None and self.pr.graph[name].parents:
             r = next((v for _, rule in self._routes(name) if (v := self._reevaluate(rule)) is not None), None)
-        return AnswerResult(name, a.given, value, self.pr.key[name], r, status, mistake, message, note, credit)
+        return AnswerResult(name, a.given, value, self.pr.key[name], r, status, mistake, message, note,
+                            share * worth, worth)
 
 
 def _printed(v: Fraction, decimals: int) -> Decimal:
@@ -513,7 +525,7 @@ def result_json(result: StudentResult, decimals: int) -> dict:
         "max": result.max,
         "answers": {r.name: {"given": r.given, "expected": show(r.expected),
                              "status": r.status.value, "mistake": r.mistake, "message": r.message,
-                             "note": r.note}
+                             "note": r.note, "marks": r.credit, "points": r.points}
                     for r in result.results},
     }
 
@@ -905,6 +917,11 @@ def safe_filename(student_id: str) -> str:
     return f"{clean or 'student'}-{_digest(student_id)}"
 
 
+def feedback_files(ids: list[str]) -> dict[str, str]:
+    """Each student id's feedback file name, without its suffix (``feedback/<name>.md``, ``.pdf``)."""
+    return _feedback_files(ids)
+
+
 def _feedback_files(ids: list[str]) -> dict[str, str]:
     """A file name per id; ids that differ only in case get their hash too (macOS, Windows)."""
     names = {i: safe_filename(i) for i in ids}
@@ -948,17 +965,24 @@ def _feedback(s: GradedStudent, decimals: int, tol: Tolerance, carried_weight: f
              f"Score: {r.score:g} of {r.max:g}.", "", tol.describe(),
              "An answer that is wrong but follows correctly from your own earlier answers is "
              "*carried* and earns " + ("full credit." if carried_weight == 1 else
-                                      f"{carried_weight:g} of a point."), "",
-             "| answer | given | expected | status | note |", "|---|---|---|---|---|"]
+                                      f"{carried_weight:g} of its points."), "",
+             "| answer | given | expected | status | marks | note |", "|---|---|---|---|---|---|"]
     for a in r.results:
         note = a.message if a.status is not Status.CORRECT else ""
         lines.append(f"| `{a.name}` | {_md(a.given)} | {show(a.expected)} "
-                     f"| {a.status.value} | {_md(note)} |")
+                     f"| {a.status.value} | {marks(a)} | {_md(note)} |")
     return "\n".join(lines) + "\n"
 
 
+def marks(a: AnswerResult) -> str:
+    """An answer's marks as feedback prints them: ``1.5/2``."""
+    return f"{a.credit:g}/{a.points:g}"
+
+
 def _summary(students: list[GradedStudent], columns: list[str], warnings: Sequence[str] = ()) -> str:
+    most = max((s.result.max for s in students), default=0)
     lines = ["# Summary", "", f"{len(students)} students.", "",
+             f"Scores are points, out of {most:g} per sheet ([exercise].points of the spec).", "",
              "| answer | correct | carried | wrong | missing | unparseable | most common mistake |",
              "|---|---|---|---|---|---|---|"]
     for name in columns:

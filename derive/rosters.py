@@ -175,6 +175,11 @@ class Columns:
         return self.student_name(row) not in self.shape.not_students
 
 
+def same_column(a: str, b: str) -> bool:
+    """Whether two spellings name one column ("Email address" and "email_address")."""
+    return _key(a) == _key(b)
+
+
 def _key(column: str) -> str:
     """What two spellings of a column name share: "Student ID", "student_id" and " student  id" are one,
     as a spreadsheet user retyping a header may write it."""

@@ -18,6 +18,7 @@ from .errors import ParamsError, SpecError, did_you_mean, expected_one_of
 from .functions import ACTIVATIONS, LOSSES
 from .notation import DEFAULT as DEFAULT_NOTATION, KEYS as NOTATION_KEYS, LAYER_STYLES, ORIENTATIONS, \
     PRESETS, WEIGHT_ORDERS, Notation
+from .points import Points, parse_points
 
 Matrix = tuple[tuple[float, ...], ...]
 Vector = tuple[float, ...]
@@ -124,6 +125,7 @@ class Exercise:
     learning_rate: float = 0.5
     decimals: int = 4
     rounding: str = "carry"
+    points: Points = Points()  # what each answer is worth (derive.points)
 
 
 @dataclass(frozen=True)
@@ -384,8 +386,9 @@ def _fixed(r: _Reader, t: dict, net: Network) -> dict:
     return fixed
 
 
-def _exercise(r: _Reader, t: dict, allowed: tuple[str, ...] = SECTIONS) -> Exercise:
-    r.check_keys("exercise", t, ("sections", "learning_rate", "decimals", "rounding"))
+def _exercise(r: _Reader, t: dict, allowed: tuple[str, ...] = SECTIONS, net: Network | None = None,
+              samples: int = 1) -> Exercise:
+    r.check_keys("exercise", t, ("sections", "learning_rate", "decimals", "rounding", "points"))
     sections = t.get("sections", list(allowed))
     if not isinstance(sections, list) or not sections:
         raise r.fail("exercise", "sections", f"expected a list from {', '.join(allowed)}; got {_short(sections)}")
@@ -404,7 +407,19 @@ def _exercise(r: _Reader, t: dict, allowed: tuple[str, ...] = SECTIONS) -> Exerc
     rounding = t.get("rounding", "carry")
     if rounding not in ROUNDING_RULES:
         raise r.fail("exercise", "rounding", expected_one_of(rounding, ROUNDING_RULES))
-    return Exercise(tuple(s for s in allowed if s in sections), lr, decimals, rounding)
+    chosen = tuple(s for s in allowed if s in sections)
+    return Exercise(chosen, lr, decimals, rounding, _points(r, t, net, samples, chosen))
+
+
+def _points(r: _Reader, t: dict, net: Network | None, samples: int, sections: tuple[str, ...]) -> Points:
+    """[exercise].points, checked against the sections and answer names the sheet asks (a trace's
+    points are a number or per section: its answer names depend on the expression)."""
+    if "points" not in t:
+        return Points()
+    from . import names
+    asked = names.in_sections(names.expected(net.layers, net.bias, samples), sections) if net else []
+    return parse_points(t["points"], sections, asked,
+                        lambda key, message: r.fail("exercise", "points", message, f".{key}" if key else ""))
 
 
 def _grid(r: _Reader, key: str, t: Any) -> Grid:
@@ -515,13 +530,14 @@ def parse_spec(text: str, path: str = "<spec>", limits: Limits = WORKSHEET) -> S
             raise r.fail("", table, "expected a table")
     net = _network(r, doc["network"])
     random = _random(r, doc.get("random", {}), net)
+    data = _data(r, doc["data"], net, random)
     return Spec(
         path=path,
         title=_text(r, doc, "title", ""),  # none: the templates' own (text.tex's "title")
         network=net,
-        data=_data(r, doc["data"], net, random),
+        data=data,
         fixed=_fixed(r, doc.get("params", {}), net),
-        exercise=_exercise(r, doc.get("exercise", {})),
+        exercise=_exercise(r, doc.get("exercise", {}), SECTIONS, net, data.size),
         random=random,
         course=_text(r, doc, "course", ""),
         date=_text(r, doc, "date", ""),
@@ -647,11 +663,26 @@ def _lookalike_key(sid: str) -> str:
 
 @dataclass(frozen=True)
 class Student:
-    """One roster row: id, name, and the 1-based line of the CSV it came from."""
+    """One roster row: id, name, the 1-based line of the CSV it came from, and the row's other cells.
+
+    ``fields`` keeps every cell of the row by its column (an LMS export's
+    email, username, Canvas ID, section), so grades can go back to the LMS
+    under the identifiers it knows (:mod:`derive.gradebooks`).
+    """
 
     id: str
     name: str
     line: int
+    fields: tuple[tuple[str, str], ...] = field(default=(), compare=False, repr=False)
+
+    def cell(self, *columns: str) -> str:
+        """The first of ``columns`` (compared as :func:`derive.rosters.same_column` does) this row has, else ''."""
+        from .rosters import same_column
+        for column in columns:
+            for name, value in self.fields:
+                if same_column(name, column) and value.strip():
+                    return value.strip()
+        return ""
 
 
 @dataclass(frozen=True)
@@ -720,7 +751,7 @@ def load_roster(path: str | Path, limits: Limits = WORKSHEET, *, id_column: str 
                               file=str(path), line=n, key=columns.header)
         _check_student(path, n, sid, seen)
         seen[_lookalike_key(sid)] = (n, sid)
-        students.append(Student(sid, name, n))
+        students.append(Student(sid, name, n, tuple(zip(header, (c.strip() for c in row)))))
     if not students:
         raise RosterError("no students; expected one row per student after the header", file=str(path), line=2)
     return Roster(str(path), tuple(students))

@@ -467,7 +467,7 @@ def test_verify_and_its_json(tmp_path):
     json.dumps(j)
     assert j["answers"]["delta2_1"] == {"given": "0.4212", "expected": "-0.4212", "status": "wrong",
                                        "mistake": "delta_sign", "message": j["answers"]["delta2_1"]["message"],
-                                       "note": ""}
+                                       "note": "", "marks": 0.0, "points": 1.0}
     assert j["answers"]["z1_1"]["status"] == "correct" and j["score"] == 2
 
 
