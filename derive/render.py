@@ -125,7 +125,8 @@ def render_sheet(context: dict, variant: str, env: jinja2.Environment) -> str:
         code = context.get("sheet_code")  # optional: a context made without one prints no code
         extra = {"variant": variant, "diagram": picture, "qr": qr_picture(code) if code else None}
         return env.get_template(f"{variant}.tex").render(
-            {"sheet_code": None, "sheet_code_printed": None, **context, **extra})
+            {"sheet_code": None, "sheet_code_printed": None, "show": "all", "working": "0",
+             **context, **extra})
     except jinja2.TemplateError as e:
         raise _located(e) from None
 

@@ -20,7 +20,10 @@ from .functions import ACTIVATIONS, LOSSES
 Matrix = tuple[tuple[float, ...], ...]
 Vector = tuple[float, ...]
 
-SECTIONS = ("forward", "loss", "backward", "update")
+SECTIONS = ("forward", "loss", "vanishing", "backward", "update")
+DEFAULT_SECTIONS = ("forward", "loss", "backward", "update")  # a spec that names none
+SHOW_MODES = ("all", "recipe", "none")  # what a blank sheet prints: every formula, the recipe, none
+MAX_WORKING_MM = 100  # room for working under each row of boxes, at most (a page is 297 mm)
 
 # A worksheet's size, with room to spare: past these a sheet is no longer worked by hand, and
 # the run would take minutes or gigabytes (measured: [200, 200, 1] sheets took over a minute).
@@ -117,10 +120,12 @@ class Exercise:
     answer once).
     """
 
-    sections: tuple[str, ...] = SECTIONS
+    sections: tuple[str, ...] = DEFAULT_SECTIONS
     learning_rate: float = 0.5
     decimals: int = 4
     rounding: str = "carry"
+    show: str = "all"      # the blank sheet's formulas: "all", "recipe" (section intros only), "none"
+    working: float = 0.0   # mm of room for working under each row of answer boxes
 
 
 @dataclass(frozen=True)
@@ -356,8 +361,8 @@ def _fixed(r: _Reader, t: dict, net: Network) -> dict:
 
 
 def _exercise(r: _Reader, t: dict) -> Exercise:
-    r.check_keys("exercise", t, ("sections", "learning_rate", "decimals", "rounding"))
-    sections = t.get("sections", list(SECTIONS))
+    r.check_keys("exercise", t, ("sections", "learning_rate", "decimals", "rounding", "show", "working"))
+    sections = t.get("sections", list(DEFAULT_SECTIONS))
     if not isinstance(sections, list) or not sections:
         raise r.fail("exercise", "sections", f"expected a list from {', '.join(SECTIONS)}; got {_short(sections)}")
     for i, s in enumerate(sections):
@@ -372,7 +377,34 @@ def _exercise(r: _Reader, t: dict) -> Exercise:
     rounding = t.get("rounding", "carry")
     if rounding not in ROUNDING_RULES:
         raise r.fail("exercise", "rounding", expected_one_of(rounding, ROUNDING_RULES))
-    return Exercise(tuple(s for s in SECTIONS if s in sections), lr, decimals, rounding)
+    return Exercise(tuple(s for s in SECTIONS if s in sections), lr, decimals, rounding,
+                    *_scaffolding(r, t))
+
+
+def _scaffolding(r: _Reader, t: dict) -> tuple[str, float]:
+    """``show`` (how much of the recipe the blank sheet prints) and ``working`` (mm under each row)."""
+    show = t.get("show", "all")
+    if show not in SHOW_MODES:
+        raise r.fail("exercise", "show", expected_one_of(show, SHOW_MODES))
+    working = t.get("working", 0)
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(mm|cm)\s*", working) if isinstance(working, str) else None
+    mm = (float(m[1]) * (10 if m[2] == "cm" else 1) if m else working
+          if isinstance(working, (int, float)) and not isinstance(working, bool) else None)
+    if mm is None or not 0 <= mm <= MAX_WORKING_MM:
+        raise r.fail("exercise", "working", f"expected a length from 0 to {MAX_WORKING_MM} mm "
+                     f'(a number of mm, or "15mm", "1.5cm"); got {_short(working)}')
+    return show, float(mm)
+
+
+def _check_chain(r: _Reader, net: Network, ex: Exercise, data: Data) -> None:
+    """The vanishing-gradient section follows one δ per layer, of one example: a chain of one-unit layers."""
+    if "vanishing" not in ex.sections:
+        return
+    if any(n != 1 for n in net.layers[1:]):
+        raise r.fail("exercise", "sections", '"vanishing" needs a chain, one unit in every layer after '
+                     f"the input (e.g. layers = [1, 1, 1, 1, 1, 1]); got layers = {list(net.layers)}")
+    if data.size != 1:
+        raise r.fail("exercise", "sections", f'"vanishing" follows one example; got {data.size} in [data]')
 
 
 def _grid(r: _Reader, key: str, t: Any) -> Grid:
@@ -443,13 +475,16 @@ def parse_spec(text: str, path: str = "<spec>", limits: Limits = WORKSHEET) -> S
             raise r.fail("", table, "expected a table")
     net = _network(r, doc["network"])
     random = _random(r, doc.get("random", {}), net)
+    exercise = _exercise(r, doc.get("exercise", {}))
+    data = _data(r, doc["data"], net, random)
+    _check_chain(r, net, exercise, data)
     return Spec(
         path=path,
         title=_text(r, doc, "title", ""),  # none: the templates' own (text.tex's "title")
         network=net,
-        data=_data(r, doc["data"], net, random),
+        data=data,
         fixed=_fixed(r, doc.get("params", {}), net),
-        exercise=_exercise(r, doc.get("exercise", {})),
+        exercise=exercise,
         random=random,
         course=_text(r, doc, "course", ""),
         date=_text(r, doc, "date", ""),
