@@ -26,8 +26,8 @@ _ABOVE = r"\bigl|W^{(l+1)}_{11}\bigr|\,\bigl|\delta^{(l+1)}_1\bigr|"
 BOUNDS = {
     "sigmoid": rf"\sigma'(z) = \sigma(z)\bigl(1-\sigma(z)\bigr) \le \tfrac14 \;\Rightarrow\; {_STEP} \le \tfrac14\,{_ABOVE}",
     "tanh": rf"\tanh'(z) = 1-\tanh^2(z) \le 1 \;\Rightarrow\; {_STEP} \le {_ABOVE}",
-    "relu": rf"\operatorname{{ReLU}}'(z) \in \{{0, 1\}} \;\Rightarrow\; z^{{(l)}}_1 > 0:\ {_STEP} = {_ABOVE}",
-    "leaky_relu": rf"\operatorname{{LReLU}}'(z) \in \{{0.01, 1\}} \;\Rightarrow\; z^{{(l)}}_1 > 0:\ {_STEP} = {_ABOVE}",
+    "relu": rf"\operatorname{{ReLU}}'(z) \in \{{0, 1\}}, \qquad z^{{(l)}}_1 > 0 \;\Rightarrow\; {_STEP} = {_ABOVE}",
+    "leaky_relu": rf"\operatorname{{LReLU}}'(z) \in \{{0.01, 1\}}, \qquad z^{{(l)}}_1 > 0 \;\Rightarrow\; {_STEP} = {_ABOVE}",
     "linear": rf"g'(z) = 1 \;\Rightarrow\; {_STEP} = {_ABOVE}",
 }
 RECURSION = r"\delta^{(l)}_1 = W^{(l+1)}_{11}\,\delta^{(l+1)}_1\,g_l'\bigl(z^{(l)}_1\bigr)"

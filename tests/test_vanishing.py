@@ -174,3 +174,42 @@ def test_a_class_graded_from_its_own_key_gets_full_marks(built):
         with open(out / "grades.csv", encoding="utf-8-sig") as f:
             (row,) = list(csv.DictReader(f))
         assert float(row["score"]) == float(row["max"]) == len(names), row
+
+
+def _drawn(path: Path, tmp: Path) -> Path:
+    """The chain with its [params] removed: every student's weights drawn from [random]."""
+    text = re.sub(r"(?ms)^\[params\]\n.*?(?=^\[)", "", path.read_text(encoding="utf-8"))
+    out = tmp / f"drawn-{path.name}"
+    out.write_text(text, encoding="utf-8")
+    return out
+
+
+@pytest.mark.parametrize("path", CHAINS, ids=lambda p: p.stem)
+def test_drawn_chains_profile_the_oracles_deltas(path, tmp_path):
+    from derive.randomize import draw_student
+    spec = load_spec(_drawn(path, tmp_path))
+    assert not spec.is_fixed()
+    net, ex = spec.network, spec.exercise
+    for seed in (1, 2, 3):
+        d = draw_student(spec, seed)
+        boxes = oracle.rounded_chain(net.layers, net.activations, net.loss, d.params.W, d.params.b,
+                                     d.data.x, d.data.y, ex.learning_rate, ex.decimals, ex.rounding)
+        k = key(net, d.params, d.data, ex.learning_rate, ex.decimals, ex.rounding)
+        assert [r["size"] for r in delta_profile(k, net.depth)] == \
+            [abs(boxes[f"delta{l}_1"]) for l in range(1, net.depth + 1)], seed
+
+
+@pytest.mark.tex
+def test_a_drawn_chain_class_compiles_blank_and_solved(tmp_path):
+    require("pdflatex")
+    roster = tmp_path / "roster.csv"
+    roster.write_text("student_id,name\na1,Ada Lovelace\nb2,Alan Turing\n", encoding="utf-8")
+    for path in CHAINS:
+        out = tmp_path / path.stem
+        assert main(["worksheets", str(_drawn(path, tmp_path)), "--roster", str(roster), "--out", str(out),
+                     "--secret", "k", "--weak-secret"]) == 0
+        for sid in ("a1", "b2"):
+            solved = (out / "students" / sid / "solved.tex").read_text(encoding="utf-8")
+            assert r"\begin{picture}" in solved and solved.count(r"\circle*") == 5  # every |δ| plotted
+            for v in ("blank", "solved"):
+                assert (out / "students" / sid / f"{v}.pdf").stat().st_size > 1000
