@@ -91,6 +91,7 @@ def expected(layers: tuple[int, ...], bias: bool = True, samples: int = 1) -> li
 SECTION_KINDS = {
     "forward": ("z", "a"),
     "loss": ("loss",),
+    "vanishing": ("delta",),  # δ layer by layer; "backward" then asks for the gradients
     "backward": ("delta", "dW", "db"),
     "update": ("new_W", "new_b"),
 }

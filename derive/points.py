@@ -13,7 +13,7 @@ asks, nor an answer the sheet asks is an error naming the key.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 from . import names as answer_names
@@ -32,13 +32,16 @@ class Points:
     every: float = 1.0
     sections: tuple[tuple[str, float], ...] = ()
     answers: tuple[tuple[str, float], ...] = ()
+    # the sheet's sections, in order: a δ is the "vanishing" section's where the sheet has one, else
+    # "backward"'s (not compared: the same worths are the same points)
+    sheet_sections: tuple[str, ...] = field(default=(), compare=False)
 
     def of(self, name: str) -> float:
         """The points answer ``name`` is worth."""
         own = dict(self.answers)
         if name in own:
             return own[name]
-        return dict(self.sections).get(section_of(name), self.every)
+        return dict(self.sections).get(section_of(name, self.sheet_sections or None), self.every)
 
     def total(self, asked: Iterable[str]) -> float:
         """The most a sheet asking ``asked`` can earn."""
@@ -48,14 +51,17 @@ class Points:
         return self == Points()
 
 
-def section_of(name: str) -> str | None:
-    """The section an answer name belongs to (a batch's per-example loss is the forward pass's)."""
+def section_of(name: str, sections: tuple[str, ...] | None = None) -> str | None:
+    """The section an answer name belongs to: the first of the sheet's ``sections`` (by default,
+    any) that asks for its kind, as the sheet places it (a batch's per-example loss is the
+    forward pass's)."""
     p = answer_names.parse(name)
     if p is None:
         return None
     if p.kind == "loss" and p.sample:
         return "forward"
-    return next((s for s, kinds in answer_names.SECTION_KINDS.items() if p.kind in kinds), None)
+    return next((s for s, kinds in answer_names.SECTION_KINDS.items()
+                 if p.kind in kinds and (sections is None or s in sections)), None)
 
 
 Fail = Callable[[str | None, str], Exception]  # (sub-key or None, message) → the error to raise
@@ -83,7 +89,7 @@ def parse_points(value, sections: tuple[str, ...], asked: list[str], fail: Fail)
                             f"({', '.join(sections)}) or one of its answer names ({', '.join(asked[:4])}, …)"
                        + did_you_mean(key, known))
     # sorted: the same points however the table was ordered (a Spec compares by value)
-    return Points(every, tuple(sorted(by_section)), tuple(sorted(by_answer)))
+    return Points(every, tuple(sorted(by_section)), tuple(sorted(by_answer)), tuple(sections))
 
 
 def _worth(v, key: str | None, fail: Fail) -> float:

@@ -124,7 +124,8 @@ def render_sheet(context: dict, variant: str, env: jinja2.Environment) -> str:
         if "symbols" not in context and "network" in context:  # a context made by hand: derive's own notation
             extra["symbols"] = DEFAULT_NOTATION.symbols(context["network"]["layers"])
         return env.get_template(f"{variant}.tex").render(
-            {"sheet_code": None, "sheet_code_printed": None, **context, **extra})
+            {"sheet_code": None, "sheet_code_printed": None, "show": "all", "working": "0",
+             **context, **extra})
     except jinja2.TemplateError as e:
         raise _located(e) from None
 

@@ -23,7 +23,10 @@ from .points import Points, parse_points
 Matrix = tuple[tuple[float, ...], ...]
 Vector = tuple[float, ...]
 
-SECTIONS = ("forward", "loss", "backward", "update")
+SECTIONS = ("forward", "loss", "vanishing", "backward", "update")
+DEFAULT_SECTIONS = ("forward", "loss", "backward", "update")  # a spec that names none
+SHOW_MODES = ("all", "recipe", "none")  # what a blank sheet prints: every formula, the recipe, none
+MAX_WORKING_MM = 100  # room for working under each row of boxes, at most (a page is 297 mm)
 GRAPH_SECTIONS = ("graph",)  # a [graph] spec's: the computation-graph trace (derive/trace.py)
 
 # A worksheet's size, with room to spare: past these a sheet is no longer worked by hand, and
@@ -121,11 +124,13 @@ class Exercise:
     answer once).
     """
 
-    sections: tuple[str, ...] = SECTIONS
+    sections: tuple[str, ...] = DEFAULT_SECTIONS
     learning_rate: float = 0.5
     decimals: int = 4
     rounding: str = "carry"
     points: Points = Points()  # what each answer is worth (derive.points)
+    show: str = "all"      # the blank sheet's formulas: "all", "recipe" (section intros only), "none"
+    working: float = 0.0   # mm of room for working under each row of answer boxes
 
 
 @dataclass(frozen=True)
@@ -388,8 +393,8 @@ def _fixed(r: _Reader, t: dict, net: Network) -> dict:
 
 def _exercise(r: _Reader, t: dict, allowed: tuple[str, ...] = SECTIONS, net: Network | None = None,
               samples: int = 1) -> Exercise:
-    r.check_keys("exercise", t, ("sections", "learning_rate", "decimals", "rounding", "points"))
-    sections = t.get("sections", list(allowed))
+    r.check_keys("exercise", t, ("sections", "learning_rate", "decimals", "rounding", "points", "show", "working"))
+    sections = t.get("sections", list(DEFAULT_SECTIONS if allowed == SECTIONS else allowed))
     if not isinstance(sections, list) or not sections:
         raise r.fail("exercise", "sections", f"expected a list from {', '.join(allowed)}; got {_short(sections)}")
     for i, s in enumerate(sections):
@@ -408,7 +413,9 @@ def _exercise(r: _Reader, t: dict, allowed: tuple[str, ...] = SECTIONS, net: Net
     if rounding not in ROUNDING_RULES:
         raise r.fail("exercise", "rounding", expected_one_of(rounding, ROUNDING_RULES))
     chosen = tuple(s for s in allowed if s in sections)
-    return Exercise(chosen, lr, decimals, rounding, _points(r, t, net, samples, chosen))
+    show, working = _scaffolding(r, t)
+    return Exercise(chosen, lr, decimals, rounding, points=_points(r, t, net, samples, chosen),
+                    show=show, working=working)
 
 
 def _points(r: _Reader, t: dict, net: Network | None, samples: int, sections: tuple[str, ...]) -> Points:
@@ -420,6 +427,32 @@ def _points(r: _Reader, t: dict, net: Network | None, samples: int, sections: tu
     asked = names.in_sections(names.expected(net.layers, net.bias, samples), sections) if net else []
     return parse_points(t["points"], sections, asked,
                         lambda key, message: r.fail("exercise", "points", message, f".{key}" if key else ""))
+
+
+def _scaffolding(r: _Reader, t: dict) -> tuple[str, float]:
+    """``show`` (how much of the recipe the blank sheet prints) and ``working`` (mm under each row)."""
+    show = t.get("show", "all")
+    if show not in SHOW_MODES:
+        raise r.fail("exercise", "show", expected_one_of(show, SHOW_MODES))
+    working = t.get("working", 0)
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(mm|cm)\s*", working) if isinstance(working, str) else None
+    mm = (float(m[1]) * (10 if m[2] == "cm" else 1) if m else working
+          if isinstance(working, (int, float)) and not isinstance(working, bool) else None)
+    if mm is None or not 0 <= mm <= MAX_WORKING_MM:
+        raise r.fail("exercise", "working", f"expected a length from 0 to {MAX_WORKING_MM} mm "
+                     f'(a number of mm, or "15mm", "1.5cm"); got {_short(working)}')
+    return show, float(mm)
+
+
+def _check_chain(r: _Reader, net: Network, ex: Exercise, data: Data) -> None:
+    """The vanishing-gradient section follows one δ per layer, of one example: a chain of one-unit layers."""
+    if "vanishing" not in ex.sections:
+        return
+    if any(n != 1 for n in net.layers[1:]):
+        raise r.fail("exercise", "sections", '"vanishing" needs a chain, one unit in every layer after '
+                     f"the input (e.g. layers = [1, 1, 1, 1, 1, 1]); got layers = {list(net.layers)}")
+    if data.size != 1:
+        raise r.fail("exercise", "sections", f'"vanishing" follows one example; got {data.size} in [data]')
 
 
 def _grid(r: _Reader, key: str, t: Any) -> Grid:
@@ -531,13 +564,15 @@ def parse_spec(text: str, path: str = "<spec>", limits: Limits = WORKSHEET) -> S
     net = _network(r, doc["network"])
     random = _random(r, doc.get("random", {}), net)
     data = _data(r, doc["data"], net, random)
+    exercise = _exercise(r, doc.get("exercise", {}), SECTIONS, net, data.size)
+    _check_chain(r, net, exercise, data)
     return Spec(
         path=path,
         title=_text(r, doc, "title", ""),  # none: the templates' own (text.tex's "title")
         network=net,
         data=data,
         fixed=_fixed(r, doc.get("params", {}), net),
-        exercise=_exercise(r, doc.get("exercise", {}), SECTIONS, net, data.size),
+        exercise=exercise,
         random=random,
         course=_text(r, doc, "course", ""),
         date=_text(r, doc, "date", ""),

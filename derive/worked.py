@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from . import __version__, names
+from . import __version__, names, vanishing
 from .fonts import fallback_for, preamble_fonts
 from .functions import ACTIVATIONS, LOSSES
 from .latex import TeacherPrinter, derivation_steps, symbol_latex
@@ -127,6 +127,8 @@ SECTION_INTROS = {
 def _intro(spec: Spec, section: str) -> str:
     if section == "loss":
         return LOSSES[spec.network.loss].latex
+    if section == "vanishing":
+        return vanishing.intro(spec.network.activations)
     if spec.notation != DEFAULT and (text := spec.notation.intro(section, spec.network.depth, spec.network.bias)):
         return text  # the same rules in the profile's notation
     text = SECTION_INTROS[section]
@@ -166,7 +168,8 @@ def sheet_context(spec: Spec, student: Student, params: Params, data: Data, key:
         asked = [n for n in names.in_sections(list(graph.names), (section,)) if n not in placed]
         placed.update(asked)
         sections.append({"name": section, "intro": _intro(spec, section),
-                         "items": [worked_line(graph, n, key, given, spec.notation) for n in asked]})
+                         "items": [worked_line(graph, n, key, given, spec.notation) for n in asked],
+                         **(vanishing.section_extra(key, net.depth) if section == "vanishing" else {})})
     _number_boxes(sections, spec.notation)
     as_list = lambda m: [list(r) for r in m]
     if engine == "lualatex" and fonts is None:
@@ -180,6 +183,7 @@ def sheet_context(spec: Spec, student: Student, params: Params, data: Data, key:
         "sheet_code": sheet_code, "sheet_code_printed": printed_code(sheet_code) if sheet_code else None,
         "decimals": ex.decimals,
         "rounding": ex.rounding,  # the sentence is text.tex's: rounding.carry or rounding.exact
+        "show": ex.show, "working": f"{ex.working:.2f}",  # the blank sheet's scaffolding: formulas, mm of room
         "learning_rate": ex.learning_rate,
         "network": {
             "layers": list(net.layers), "depth": net.depth, "bias": net.bias,

@@ -45,6 +45,16 @@ def test_a_batchs_per_example_loss_is_the_forward_sections():
     assert section_of("db1_1") == "backward" and section_of("new_b1_1") == "update"
 
 
+def test_a_delta_is_worth_its_sheets_section_vanishing_or_backward():
+    # the 2-2-1 sheet asks δ in "backward"; a chain sheet with "vanishing" asks them there
+    assert spec_with("points = { backward = 2 }\n").exercise.points.of("delta1_1") == 2
+    chain = (ROOT / "worksheets" / "vanishing-sigmoid-chain.toml").read_text(encoding="utf-8")
+    assert "[exercise]\n" in chain
+    p = parse_spec(chain.replace("[exercise]\n", "[exercise]\npoints = { vanishing = 3, backward = 2 }\n"),
+                   "chain.toml").exercise.points
+    assert (p.of("delta2_1"), p.of("dW2_1_1"), p.of("z1_1")) == (3, 2, 1)
+
+
 @pytest.mark.parametrize("line,key,words", [
     ("points = { delta9_9 = 2 }\n", "[exercise].points.delta9_9", "unknown key"),
     ("points = { bakward = 2 }\n", "[exercise].points.bakward", 'did you mean "backward"'),

@@ -432,3 +432,95 @@ def test_a_tex_error_in_a_template_is_reported_once_at_the_templates_line(tmp_pa
     assert err.count("failed to compile") == 1, err
     assert "12 sheets (s1001/blank" in err and f"{pack / 'header.tex'}:{typo + 1} (the template line)" in err
     assert "Undefined control sequence" in err
+
+
+# ---------------------------------------------------------------- scaffolding: show, working
+
+def _classic_sheets(exercise_lines: str) -> dict[str, str]:
+    """The shipped classic-221 sheet, blank and solved .tex, with lines added to its [exercise]."""
+    from derive.numeric import key
+    from derive.spec import Student, parse_spec
+    from derive.worked import sheet_context
+    text = (Path(__file__).resolve().parent.parent / "worksheets" / "classic-221.toml").read_text(encoding="utf-8")
+    spec = parse_spec(text.replace("[exercise]\n", "[exercise]\n" + exercise_lines + "\n"), "classic.toml")
+    ex, params = spec.exercise, spec.fixed_params()
+    k = key(spec.network, params, spec.data, ex.learning_rate, ex.decimals, ex.rounding)
+    context = sheet_context(spec, Student("s1", "Ada Lovelace", 2), params, spec.data, k)
+    env = make_environment()
+    return {v: render_sheet(context, v, env) for v in ("blank", "solved")}
+
+
+DELTA_OUT = r"\hat{y} - y"          # δ⁽²⁾ = ŷ − y: the answer a "recipe" sheet leaves to the student
+BACKWARD_RECIPE = r"\odot g_l'\bigl(z^{(l)}\bigr)"  # the layer-general backward formula
+DERIVATIVE = r"\sigma'(z) = \sigma(z)"
+
+
+def test_show_all_prints_every_formula_on_the_blank_sheet():
+    blank = _classic_sheets('show = "all"')["blank"]
+    assert DELTA_OUT in blank and BACKWARD_RECIPE in blank and DERIVATIVE in blank
+
+
+def test_show_recipe_prints_the_layer_general_formulas_but_no_answers_formula():
+    sheets = _classic_sheets('show = "recipe"')
+    blank = sheets["blank"]
+    assert DELTA_OUT not in blank
+    assert re.search(r"\\dvitem\{\\delta\^\{\(2\)\}_\{1\}\}\{\}\{\\dvanswer\{delta2\\_1\}\}", blank), blank
+    assert BACKWARD_RECIPE in blank and DERIVATIVE in blank
+    assert DELTA_OUT in sheets["solved"] and BACKWARD_RECIPE in sheets["solved"]  # the key shows all
+
+
+def test_show_none_prints_only_labelled_boxes():
+    sheets = _classic_sheets('show = "none"')
+    blank = sheets["blank"]
+    assert DELTA_OUT not in blank and BACKWARD_RECIPE not in blank and DERIVATIVE not in blank
+    boxes = set(re.findall(r"\\dvanswer\{([^}]+)\}", blank.split(r"\begin{document}")[1]))
+    assert len(boxes) == 28  # every answer still has its box
+    assert all(s in sheets["solved"] for s in (DELTA_OUT, BACKWARD_RECIPE, DERIVATIVE))
+
+
+def test_working_room_is_set_on_the_blank_sheet_only():
+    sheets = _classic_sheets("working = 15")
+    assert r"\setlength\dvworkh{15.00mm}" in sheets["blank"]
+    assert r"\setlength\dvworkh" not in sheets["solved"]
+    assert r"\setlength\dvworkh{0.00mm}" in _classic_sheets("")["blank"]
+
+
+@pytest.mark.tex
+def test_show_recipe_leaves_the_answers_formula_off_the_blank_pdf(tmp_path):
+    pdfs = {}
+    for show in ("all", "recipe"):
+        sheets = _classic_sheets(f'show = "{show}"')
+        for v, tex in sheets.items():
+            folder = tmp_path / f"{show}-{v}"
+            folder.mkdir()
+            pdf = compile_tex(tex, folder)
+            pdfs[show, v] = subprocess.run(["pdftotext", "-layout", "-enc", "UTF-8", str(pdf), "-"],
+                                           capture_output=True, check=True).stdout.decode("utf-8")
+    out = "= y\u0302 \u2212 y"  # δ⁽²⁾₁ = ŷ − y, as pdftotext reads it off the page (y, combining hat)
+    assert out in pdfs["all", "blank"]
+    assert out not in pdfs["recipe", "blank"]
+    assert out in pdfs["recipe", "solved"]
+    assert "delta2_1" in pdfs["recipe", "blank"]
+
+
+def _word_tops(pdf: Path) -> dict[str, float]:
+    """The top (pt from the page's top) of each word's first occurrence on page 1 (pdftotext -bbox)."""
+    html = subprocess.run(["pdftotext", "-bbox", "-f", "1", "-l", "1", str(pdf), "-"], capture_output=True,
+                          text=True, check=True).stdout
+    tops: dict[str, float] = {}
+    for m in re.finditer(r'<word xMin="[\d.]+" yMin="([\d.]+)"[^>]*>([^<]+)</word>', html):
+        tops.setdefault(m[2], float(m[1]))
+    return tops
+
+
+@pytest.mark.tex
+@pytest.mark.parametrize("working", [8, 20])
+def test_working_room_adds_that_much_space_under_each_row(tmp_path, working):
+    """z1_1 and z1_2 each take a row: the gap between their box labels grows by exactly the room."""
+    gaps = []
+    for mm in (0, working):
+        folder = tmp_path / f"w{mm}"
+        folder.mkdir()
+        tops = _word_tops(compile_tex(_classic_sheets(f"working = {mm}")["blank"], folder))
+        gaps.append(tops["z1_2"] - tops["z1_1"])
+    assert gaps[1] - gaps[0] == pytest.approx(working * 72 / 25.4, abs=0.3)  # pdftotext measures in bp

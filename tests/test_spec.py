@@ -5,7 +5,7 @@ import pytest
 
 from derive.cli import main
 from derive.errors import DeriveError, SpecError
-from derive.spec import load_spec
+from derive.spec import load_spec, parse_spec
 
 SPECS = Path(__file__).parent / "fixtures" / "specs"
 
@@ -23,10 +23,16 @@ BAD = {
     "bad-unknown-table.toml": (12, ["parms", "unknown key", 'did you mean "params"']),
     "bad-toml-syntax.toml": (6, ["not valid TOML"]),
     "bad-params-beyond-depth.toml": (17, ["[params].W3", "unknown key", "W1, W2, b1, b2"]),
-    "bad-unknown-section.toml": (19, ["[exercise].sections[1]", "expected one of forward, loss, backward, update",
+    "bad-unknown-section.toml": (19, ["[exercise].sections[1]", "expected one of forward, loss, vanishing, backward, update",
                                       'did you mean "backward"']),
     "bad-grid-key.toml": (19, ["[random].weights.stepsize", 'did you mean "weights.step"']),
     "bad-cce-label-not-one-hot.toml": (8, ["[data].y", "one-hot"]),
+    "bad-show-mode.toml": (19, ["[exercise].show", "expected one of all, recipe, none", '"formulas"']),
+    "bad-working-length.toml": (19, ["[exercise].working", "expected a length from 0 to 100 mm", "'lots'"]),
+    "bad-working-too-much.toml": (19, ["[exercise].working", "expected a length from 0 to 100 mm", "250"]),
+    "bad-vanishing-not-a-chain.toml": (19, ["[exercise].sections", '"vanishing" needs a chain',
+                                            "layers = [2, 2, 1]"]),
+    "bad-vanishing-batch.toml": (13, ["[exercise].sections", '"vanishing" follows one example', "got 2"]),
 }
 
 
@@ -130,3 +136,17 @@ def test_a_size_beyond_a_worksheet_names_force_large_which_lifts_the_guard(tmp_p
     with pytest.raises(DeriveError, match="at most 5000 students .--force-large allows more"):
         load_roster(roster)
     assert len(load_roster(roster, LARGE).students) == WORKSHEET.students + 1
+
+
+@pytest.mark.parametrize("written, mm", [(15, 15.0), (7.5, 7.5), ('"15mm"', 15.0), ('"1.5cm"', 15.0),
+                                         ('"0 mm"', 0.0)])
+def test_working_room_is_a_length_in_mm(written, mm):
+    base = (SPECS / "good-classic.toml").read_text()
+    assert "[exercise]" not in base
+    spec = parse_spec(base + f'\n[exercise]\nworking = {written}\nshow = "recipe"\n', "w.toml")
+    assert (spec.exercise.working, spec.exercise.show) == (mm, "recipe")
+
+
+def test_scaffolding_defaults_keep_todays_sheet():
+    ex = load_spec(SPECS / "good-classic.toml").exercise
+    assert (ex.show, ex.working, ex.sections) == ("all", 0.0, ("forward", "loss", "backward", "update"))

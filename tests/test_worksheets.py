@@ -42,3 +42,25 @@ def test_worksheets_compile_for(spec, tmp_path, capsys):
     for sid in ("a1", "b2"):
         for v in ("blank", "solved"):
             assert (tmp_path / "out" / "students" / sid / f"{v}.pdf").stat().st_size > 1000
+
+
+def _pages(pdf: Path) -> int:
+    import re
+    import subprocess
+    info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=True).stdout
+    return int(re.search(r"(?m)^Pages:\s+(\d+)$", info)[1])
+
+
+@pytest.mark.tex
+@pytest.mark.parametrize("spec", ["classic-221.toml", "random-221.toml"])
+def test_a_221_sheet_fits_two_pages_blank_and_solved(spec, tmp_path, capsys):
+    """Printed double-sided, each variant is one sheet of paper: for several students' numbers."""
+    require("pdflatex")
+    require("pdfinfo")
+    roster = tmp_path / "roster.csv"
+    roster.write_text("student_id,name\n" + "".join(f"s{i},Student Number {i}\n" for i in range(1, 6)))
+    assert main(["worksheets", str(ROOT / "worksheets" / spec), "--roster", str(roster),
+                 "--out", str(tmp_path / "out"), "--secret", "pages", "--weak-secret"]) == 0, capsys.readouterr().err
+    pages = {(sid, v): _pages(tmp_path / "out" / "students" / sid / f"{v}.pdf")
+             for sid in (f"s{i}" for i in range(1, 6)) for v in ("blank", "solved")}
+    assert max(pages.values()) <= 2, pages
