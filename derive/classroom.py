@@ -372,8 +372,9 @@ def build_class(spec: Spec, roster: Roster, out: str | Path, secret: str, *, var
         draws, keys, texs, codes = render_class(spec, roster, secret, variants=variants, templates=templates,
                                               engine=engine, jobs=jobs, progress=progress)
         _write_students(staging, roster, draws, texs)
+        from .forms import class_forms  # pikepdf: only when PDFs are made
         failures = _compile(staging, roster, texs, variants, engine, jobs, progress,
-                            template_assets(templates), templates) if pdf else ()
+                            template_assets(templates), templates, class_forms(spec, roster, codes)) if pdf else ()
         write_atomic(staging / "answer-key.csv", answer_key_csv(roster, keys))
         write_atomic(staging / "answer-key.json", answer_key_json(roster, keys))
         write_atomic(staging / "answers-template.csv", answers_template_csv(spec, roster))
@@ -405,9 +406,11 @@ def template_assets(templates: Path | None) -> tuple[Path, ...]:
                         and p.is_file() and not p.is_symlink() and p.stat().st_size <= MAX_ASSET_BYTES))
 
 
-def _compile(staging: Path, roster: Roster, texs, variants, engine, jobs, progress, assets=(), templates=None):
+def _compile(staging: Path, roster: Roster, texs, variants, engine, jobs, progress, assets=(), templates=None,
+             forms=None):
     from .pdf import Sheet, compile_sheets
-    sheets = [Sheet(f"{sid}/{v}", tex, staging / "students" / sid / f"{v}.pdf")
+    sheets = [Sheet(f"{sid}/{v}", tex, staging / "students" / sid / f"{v}.pdf",
+                    (forms or {}).get(sid) if v == "blank" else None)
               for (sid, v), tex in texs.items()]
     combined = {staging / f"class-{v}.pdf": [f"{s.id}/{v}" for s in roster.students] for v in variants}
     # measured: a batch's fixed cost (latexmk, the format, and for lualatex ~3.5 s of
