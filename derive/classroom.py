@@ -24,7 +24,7 @@ from typing import Callable, Iterable
 from . import __version__
 from .answers import answers_form_md, answers_template_csv
 from .worked import sheet_context
-from .errors import OutputError, RosterError
+from .errors import AnswersError, OutputError, RosterError
 from .numeric import Key, key as exercise_key
 from .symbolic import build_graph
 from .randomize import DRAW_RULES, Draw, draw_class, draw_student
@@ -609,8 +609,13 @@ def grade_class(spec: Spec, roster: Roster, answers_path: str | Path, out: str |
         order_note = _redrawn_warnings(roster, draws, secret or "")
     ex = spec.exercise
     asked = asked_names(spec, spec.data.size)
-    answers = read_answers(answers_path, roster=roster.ids(), expected=asked, id_column=id_column,
-                           mapping=answer_map, codes=_sheet_codes(spec, roster, manifest, secret))
+    codes = _sheet_codes(spec, roster, manifest, secret)
+    from .submissions import as_answers, collect, is_pdf_source
+    if is_pdf_source(answers_path):  # filled PDF sheets: a PDF, a folder or an LMS's zip
+        answers = as_answers(collect(answers_path, roster_pairs(roster), asked, codes))
+    else:
+        answers = read_answers(answers_path, roster=roster.ids(), expected=asked, id_column=id_column,
+                               mapping=answer_map, codes=codes)
     marking = Marking(tolerance or Tolerance.by_decimals(ex.decimals), carried_weight, fewer_decimals_deduction)
     problems = [Problem.of(spec.network, draws[s.id].params, draws[s.id].data, ex.learning_rate, ex.decimals,
                            ex.rounding) for s in roster.students]
@@ -627,6 +632,34 @@ def grade_class(spec: Spec, roster: Roster, answers_path: str | Path, out: str |
         made = write_grades(staging, graded, decimals=ex.decimals, tolerance=tolerance,
                             carried_weight=carried_weight, warnings=warnings)
     return ClassGrades(graded, warnings, tuple(out / p.relative_to(staging) for p in made))
+
+
+def roster_pairs(roster: Roster) -> list[tuple[str, str]]:
+    """(student id, name) of every student, in roster order."""
+    return [(s.id, s.name) for s in roster.students]
+
+
+def collect_class(spec: Spec, roster: Roster, answers_path: str | Path, out: str | Path, *,
+                  secret: str | None = None, class_dir: str | Path | None = None, force: bool = False):
+    """Read a class's filled PDF sheets and write them as an answers CSV (``out``) to check before grading.
+
+    Students are identified by the sheet codes of ``class_dir``'s manifest,
+    or recomputed from ``secret`` (see :mod:`derive.submissions`).  Returns
+    the :class:`~derive.submissions.Collected` answers, with a warning per
+    file that could not be read.  An existing ``out`` is refused unless ``force``.
+    """
+    from .randomize import asked_names
+    from .submissions import collect, collected_csv, is_pdf_source
+    if not is_pdf_source(answers_path):
+        raise AnswersError("expected a filled PDF sheet, a folder of them or a .zip", file=str(answers_path))
+    out = Path(out)
+    if out.exists() and not force:
+        raise OutputError("exists; pass --force to replace it", file=str(out))
+    manifest = check_class(spec, Path(class_dir), secret) if class_dir is not None else None
+    asked = asked_names(spec, spec.data.size)
+    collected = collect(answers_path, roster_pairs(roster), asked, _sheet_codes(spec, roster, manifest, secret))
+    write_atomic(out, collected_csv(collected, asked))
+    return collected
 
 
 def _sheet_codes(spec: Spec, roster: Roster, manifest: dict | None, secret: str | None) -> dict[str, str] | None:
