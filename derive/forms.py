@@ -30,6 +30,7 @@ decides whose it is).
 from __future__ import annotations
 
 import io
+import re
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Mapping
@@ -260,7 +261,9 @@ def _xmp_code(pdf: pikepdf.Pdf) -> str:
 
 
 def _short(e: Exception) -> str:
-    return str(e).splitlines()[0][:120] if str(e) else type(e).__name__
+    """qpdf's first line, without its name for the in-memory stream."""
+    text = re.sub(r"^stream <[^>]*>:\s*", "", str(e).splitlines()[0]) if str(e) else type(e).__name__
+    return text[:120]
 
 
 def class_forms(spec, roster, codes: Mapping[str, str]) -> dict[str, FormSpec]:
