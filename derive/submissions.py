@@ -296,6 +296,10 @@ def _read_one(handed: Handed, expected: Sequence[str], owners: Mapping[str, str]
     if not any(n in sheet.values for n in expected):
         return _read_flat(handed, sheet, expected, owners, roster, have_codes, warnings)
     sid = _owner(where, sheet.sheet_code, sheet.student_id, owners, roster, have_codes, warnings)
+    stated = roster.ids.get((sheet.student_id or "").casefold())
+    if sid is not None and stated is not None and stated != sid:  # metadata edited, or pasted from another PDF
+        warnings.append(f"{where}: its sheet code is {sid}'s but it names student {stated}: graded as {sid}; "
+                        "check who handed it in")
     return None if sid is None else (sid, answers)
 
 
