@@ -210,7 +210,8 @@ def read_filled(data: bytes, where: str) -> FilledSheet:
             code = values.pop(CODE_FIELD, None) or _text(info.get("/DeriveSheetCode")) or _xmp_code(pdf)
             sid = _text(info.get("/DeriveStudentID"))
             fields = len(values)
-    except (pikepdf.PdfError, pikepdf.PasswordError, ValueError, RecursionError) as e:
+    except (pikepdf.PdfError, pikepdf.PasswordError, ValueError, TypeError, AttributeError, KeyError,
+            RecursionError, OverflowError) as e:  # a foreign file's objects of any shape
         raise AnswersError(f"not a readable PDF ({_short(e)})", file=where) from e
     return FilledSheet(MappingProxyType(values), fields, code or None, sid or None,
                        bool(code or sid))

@@ -139,3 +139,19 @@ def test_a_box_printed_twice_is_one_field_with_two_widgets():
 def test_pdf_strings_carry_names_byte_for_byte():
     assert pdf_string("W1_1_2") == "<57315F315F32>"
     assert pdf_string("grad_é") == "<FEFF0067007200610064005F00E9>"
+
+
+@pytest.mark.parametrize("fields", [5, pikepdf.Dictionary(T=pikepdf.String("x")), pikepdf.Array([1, "a"])])
+def test_a_foreign_form_of_any_shape_reads_as_no_fields_or_one_error(fields):
+    from derive.errors import AnswersError
+    pdf = pikepdf.new()
+    pdf.add_blank_page()
+    pdf.Root.AcroForm = pikepdf.Dictionary(Fields=fields)
+    out = io.BytesIO()
+    pdf.save(out)
+    try:
+        sheet = read_filled(out.getvalue(), "odd.pdf")
+    except AnswersError as e:
+        assert str(e).startswith("odd.pdf: not a readable PDF")
+    else:
+        assert dict(sheet.values) == {} and not sheet.derive
