@@ -155,3 +155,23 @@ def test_a_foreign_form_of_any_shape_reads_as_no_fields_or_one_error(fields):
         assert str(e).startswith("odd.pdf: not a readable PDF")
     else:
         assert dict(sheet.values) == {} and not sheet.derive
+
+
+def test_a_sheet_whose_field_name_was_mangled_fails_and_the_others_are_written(tmp_path):
+    """Through the pdf stage: the batch is cut, the bad sheet is a failure naming the field, no PDF of it."""
+    require("pdflatex")
+    from derive.pdf import Sheet, compile_sheets
+
+    def doc(name):
+        return ("\\documentclass{article}\\begin{document}\\pdfannot width 60pt height 12pt depth 0pt"
+                f"{{/Subtype/Widget/FT/Tx/T({name})}}Box\\end{{document}}\n")
+    names = ("W1_12", "W11_2")
+    # eight sheets: four batches of two, so the batch PDF is cut (a batch of one is compiled alone)
+    sheets = [Sheet(f"good{i}", doc("W1_12"), tmp_path / f"good{i}.pdf", FormSpec("good", None, names))
+              for i in range(7)] + [Sheet("bad", doc("W112"), tmp_path / "bad.pdf", FormSpec("bad", None, names))]
+    result = compile_sheets(sheets, jobs=1)
+    assert len(result.written) == 7
+    assert [f.key for f in result.failures] == ["bad"] and "'W112'" in result.failures[0].log_excerpt
+    assert not (tmp_path / "bad.pdf").exists()
+    with pikepdf.open(tmp_path / "good6.pdf") as pdf:
+        assert [str(f.T) for f in pdf.Root.AcroForm.Fields] == ["W1_12"]
