@@ -41,7 +41,7 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from types import MappingProxyType
-from typing import Iterable, Iterator, Mapping, Sequence
+from typing import Mapping, Sequence
 
 from .errors import AnswersError
 from .forms import FilledSheet, read_filled

@@ -11,7 +11,7 @@ from conftest import require
 from derive.cli import main
 from derive.forms import FormError, FormSpec, make_fillable, read_filled
 from derive.render import pdf_string
-from fillpdf import build, filled, key
+from fillpdf import build, filled
 
 pytestmark = pytest.mark.tex
 
