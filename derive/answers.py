@@ -48,6 +48,7 @@ from typing import Iterable, Mapping, Sequence
 
 from . import names as answer_names
 from .errors import AnswersError
+from .notation import DEFAULT as DEFAULT_NOTATION
 from .randomize import asked_names
 from .tables import csv_text
 
@@ -88,6 +89,7 @@ GENERIC = Shape("csv", (), (), ("timestamp", "submitted", "completed", "completi
                  "submitted", "completed", "completion time"))
 
 _RESPONSE = re.compile(r"^response\s*(\d+)$", re.I)
+_BOX = re.compile(r"^box\s*(\d+)$", re.I)
 _IGNORED_PER_QUESTION = re.compile(r"^(question|right answer)\s*\d+$|^grade/|^q\.\s*\d+\s*/", re.I)
 _SCORE = re.compile(r"^[0-9]+(\.[0-9]+)?$")  # Canvas: the score column after each question
 _TOKEN = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
@@ -174,7 +176,7 @@ def match_columns(path: str, line: int, header: Sequence[str], shape: Shape, ski
         if shape is SHAPES[3] and _SCORE.fullmatch(k):
             continue
         name = (mapping or {}).get(k) or answer_in_header(cell, boxes)
-        box = _RESPONSE.match(k)
+        box = _RESPONSE.match(k) or _BOX.match(k)  # Moodle's "Response 3"; a form's "Box 3" (a profile's label)
         if name is None and box and boxes is not None:
             n = int(box.group(1))
             if not 1 <= n <= len(boxes):
@@ -340,20 +342,10 @@ def _id_index(header: Sequence[str], code: int, id_column: str | None) -> int | 
 
 
 def read_answers_text(path: str) -> str:
-    """An answers file's text: UTF-8 (with or without BOM), or UTF-16 with its BOM (Excel's "Unicode Text")."""
-    from .spec import read_text
-    try:
-        with open(path, "rb") as f:
-            head = f.read(2)
-    except OSError:
-        head = b""
-    if head in (b"\xff\xfe", b"\xfe\xff"):
-        try:
-            return Path(path).read_bytes().decode("utf-16")
-        except UnicodeDecodeError as e:
-            raise AnswersError(f"not UTF-16 text after its byte-order mark ({e.reason}); save the file "
-                               "as CSV UTF-8", file=path) from None
-    return read_text(path, AnswersError)
+    """An answers file's text: UTF-8 (with or without BOM), UTF-16 by its BOM (Excel's "Unicode
+    Text"), or Windows-1252 (Excel's plain "CSV" on Windows), detected as rosters are."""
+    from .rosters import decode, read_bytes
+    return decode(read_bytes(path, AnswersError), path, error=AnswersError)
 
 
 def export_delimiter(text: str) -> str:
@@ -400,11 +392,34 @@ def read_export(path: str, rows: list[tuple[int, list[str]]], *, expected: Seque
 # --- the blank template and the form to create ------------------------------------------------
 
 
-def answers_template_csv(spec, roster) -> str:
-    """``answers-template.csv``: student_id, name and one empty column per answer, in box order."""
-    asked = asked_names(spec, spec.data.size)
-    return csv_text([["student_id", "name", *asked],
-                     *([s.id, s.name, *([""] * len(asked))] for s in roster.students)])
+_BOX_COLUMN = re.compile(r"^box\s*(\d+)\s*:\s*(\S+)$", re.I)
+
+
+def box_column(spec, k: int, name: str) -> str:
+    """The answers column of box k: its answer name, or ``Box k: name`` when the sheet is in a
+    notation profile (:mod:`derive.notation`) and so labels its boxes by number."""
+    return name if spec.notation == DEFAULT_NOTATION else f"Box {k}: {name}"
+
+
+def column_answer(header: str) -> str:
+    """The answer name a derive answers column holds: ``dW1_2_1`` or ``Box 9: dW1_2_1``."""
+    m = _BOX_COLUMN.fullmatch(header.strip())
+    return m[2] if m else header.strip()
+
+
+def answers_template_csv(spec, roster, codes: Mapping[str, str] | None = None) -> str:
+    """``answers-template.csv``: student_id, name, sheet_code (when the sheets print one) and one
+    empty column per answer, in box order (``Box k: name`` under a notation profile).
+
+    The code lets a TA who types answers from paper check each row against the sheet in hand:
+    the grader flags a row whose code is another student's.
+    """
+    from .sheetcode import printed_code
+    asked = [box_column(spec, k, n) for k, n in enumerate(asked_names(spec, spec.data.size), start=1)]
+    coded = ["sheet_code"] if codes else []
+    return csv_text([["student_id", "name", *coded, *asked],
+                     *([s.id, s.name, *([printed_code(codes[s.id])] if codes else []), *([""] * len(asked))]
+                       for s in roster.students)])
 
 
 def answers_form_md(spec) -> str:
@@ -417,5 +432,8 @@ def answers_form_md(spec) -> str:
              "In a Moodle quiz, make one numerical or short-answer question per box, in this order:",
              "its Responses report's `Response k` is box k.  Then grade the export with",
              "`derive grade SPEC --roster ROSTER --answers EXPORT.csv --class THIS-FOLDER --out grades`.",
+             *(["", "This sheet is in a notation profile: its boxes are labelled `Box 1`, `Box 2`, …; title",
+                 "each question `Box k` (the answer name may follow, `Box 3: z1_1`) so that students see",
+                 "the label their sheet shows."] if spec.notation != DEFAULT_NOTATION else []),
              "", "| box | answer |", "|---|---|", *(f"| {k} | `{n}` |" for k, n in enumerate(asked, start=1))]
     return "\n".join(lines) + "\n"

@@ -377,7 +377,7 @@ def build_class(spec: Spec, roster: Roster, out: str | Path, secret: str, *, var
                             template_assets(templates), templates, class_forms(spec, roster, codes)) if pdf else ()
         write_atomic(staging / "answer-key.csv", answer_key_csv(roster, keys))
         write_atomic(staging / "answer-key.json", answer_key_json(roster, keys))
-        write_atomic(staging / "answers-template.csv", answers_template_csv(spec, roster))
+        write_atomic(staging / "answers-template.csv", answers_template_csv(spec, roster, codes))
         write_atomic(staging / "answers-form.md", answers_form_md(spec))
         write_atomic(staging / "manifest.json",
                      manifest_json(spec, roster, draws, secret, engine, variants, failures, codes))

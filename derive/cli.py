@@ -98,10 +98,12 @@ def cmd_formulas(args) -> int:
     from .symbolic import derive_network
     spec = read_spec(args)
     d = derive_network(spec.network)
+    from .latex import derivation_steps
     from .render import sheet_words, step_words
     words = sheet_words()  # the shipped text.tex's English
+    steps = derivation_steps(d, spec.notation)  # in the spec's [notation], as its sheets print them
     if args.latex:
-        for step in d.steps:
+        for step in steps:
             said = step_words(step, words)
             print(f"% {said}\n\\[ {step.latex} \\]" if said else f"\\[ {step.latex} \\]")
         return 0
@@ -113,7 +115,7 @@ def cmd_formulas(args) -> int:
             "output_delta": deltas[0] if len(deltas) == 1 else deltas,
             "output_delta_proved": d.chain.proved,
             "expressions": {n: _plain(d.expression(n), d) for n in _layered_names(d)},
-            "steps": [{"words": step_words(s, words), "latex": s.latex} for s in d.steps],
+            "steps": [{"words": step_words(s, words), "latex": s.latex} for s in steps],
         }, indent=2, ensure_ascii=False))
         return 0
     print(_formulas_text(spec, d))

@@ -668,8 +668,9 @@ def _read_wide(path, header, rows, expected):
     warnings: list[str] = []
     columns: dict[int, str] = {}
     hline = 1
+    from .answers import column_answer
     for i, cell in enumerate(header[1:], start=1):
-        name = cell.strip()
+        name = column_answer(cell)  # "Box 9: dW1_2_1" on a sheet in a notation profile
         problem = _name_problem(name, expected)
         if problem:
             warnings.append(f"{path}:{hline}: column {i + 1} {problem}; ignored")

@@ -14,6 +14,7 @@ from sympy.printing.latex import LatexPrinter
 
 from . import names
 from .functions import ACTIVATIONS, LOSSES
+from .notation import DEFAULT, Notation
 
 _FUNCTIONS = {
     "sigmoid": r"\sigma", "relu": r"\operatorname{ReLU}", "step": r"\operatorname{ReLU}'",
@@ -23,14 +24,15 @@ _FUNCTIONS = {
 
 
 class TeacherPrinter(LatexPrinter):
-    """LaTeX in textbook notation for a network with ``layers`` widths."""
+    """LaTeX in textbook notation for a network with ``layers`` widths, in a profile's ``notation``."""
 
-    def __init__(self, layers: tuple[int, ...] = (), **settings):
+    def __init__(self, layers: tuple[int, ...] = (), notation: Notation = DEFAULT, **settings):
         super().__init__({"mul_symbol": None, "order": "none", **settings})
         self.layers = layers
+        self.notation = notation
 
     def _print_Symbol(self, expr, style="plain"):
-        return symbol_latex(expr.name, self.layers) or super()._print_Symbol(expr, style)
+        return symbol_latex(expr.name, self.layers, self.notation) or super()._print_Symbol(expr, style)
 
     def _print_Function(self, expr, exp=None):
         name = type(expr).__name__
@@ -41,62 +43,57 @@ class TeacherPrinter(LatexPrinter):
         return super()._print_Function(expr, exp)
 
 
-def _example(head: str, sub: str = "", sup: str = "", sample: str | None = None) -> str:
-    """A symbol with its layer and example in one superscript, z^{(1)[2]}_{1}: example s of a batch
-    in brackets after the layer (stacking a second superscript, {z^{(1)}_{1}}^{[2]}, raised it)."""
-    sup += f"[{sample}]" if sample is not None else ""
-    return head + (f"^{{{sup}}}" if sup else "") + (f"_{{{sub}}}" if sub else "")
-
-
 _GIVEN = re.compile(r"(x|y)_(\d+)(?:_s(\d+))?")
 _PARAMETER = re.compile(r"(W|b)(\d+)_(\d+)(?:_(\d+))?")
 
 
-def symbol_latex(name: str, layers: tuple[int, ...] = ()) -> str | None:
+def symbol_latex(name: str, layers: tuple[int, ...] = (), notation: Notation = DEFAULT) -> str | None:
     """The LaTeX of a quantity or given symbol by its name (None for other names).
 
     ``z1_2`` → z^{(1)}_{2}, ``dW2_1_3`` → ∂L/∂W^{(2)}_{13}, ``new_b1_1`` →
-    b^{(1),new}_{1}, ``x_1_s2`` → x_1 of example 2, ``eta`` → η; with the
-    widths given, the output a is ŷ and a single target is y.
+    b^{(1),new}_{1}, ``x_1_s2`` → x_1 of example 2 (z^{(1)[2]}_{1}: the example
+    in the layer's superscript, not stacked as a second one), ``eta`` → η; with
+    the widths given, the output a is ŷ and a single target is y.  ``notation``
+    (a profile) writes the same name as the sheet does: W^{[2]}_{13}, w_{31}, ….
     """
+    n = notation
     if name == "eta":
         return r"\eta"
     if m := _GIVEN.fullmatch(name):
         single = m[1] == "y" and layers and layers[-1] == 1
-        return _example(m[1], "" if single else m[2], sample=m[3])
+        return n.symbol(m[1], None, "" if single else m[2], sample=m[3])
     if m := _PARAMETER.fullmatch(name):
-        return _parameter(m[1], m[2], m[3] + (m[4] or ""))
+        return _parameter(n, m[1], int(m[2]), tuple(int(i) for i in m.groups()[2:] if i))
     p = names.parse(name)
     if p is None:
         return None
     sample = None if p.sample is None else str(p.sample)
     index = "".join(str(i) for i in p.index)
     if p.kind == "loss":
-        return _example("L", sample=sample)
+        return n.symbol("L", sample=sample)
     if p.kind in ("dW", "db"):
-        return rf"\frac{{\partial L}}{{\partial {_parameter(p.kind[1], p.layer, index)}}}"
+        return rf"\frac{{\partial L}}{{\partial {_parameter(n, p.kind[1], p.layer, p.index)}}}"
     if p.kind in ("new_W", "new_b"):
-        return _parameter(p.kind[-1], p.layer, index, r",\text{new}")
+        return _parameter(n, p.kind[-1], p.layer, p.index, r"\text{new}")
     if p.kind == "a" and layers and p.layer == len(layers) - 1:
-        return _example(r"\hat{y}", "" if layers[-1] == 1 else index, sample=sample)
+        return n.symbol(r"\hat{y}", None, "" if layers[-1] == 1 else index, sample=sample)
     head = {"z": "z", "a": "a", "delta": r"\delta"}[p.kind]
-    return _example(head, index, f"({p.layer})", sample)
+    return n.symbol(head, p.layer, index, sample=sample)
 
 
-def _parameter(head: str, layer, index: str, mark: str = "") -> str:
-    return f"{head}^{{({layer}){mark}}}_{{{index}}}"
+def _parameter(n: Notation, head: str, layer: int, index: tuple[int, ...], extra: str = "") -> str:
+    """W⁽ˡ⁾_ji (index = (j, i): to, from) or b⁽ˡ⁾_j in the profile's notation."""
+    if head == "W":
+        return n.weight(layer, index[0], index[1], extra)
+    return n.symbol("b", layer, str(index[0]), extra)
 
 
-def latex(expr, layers: tuple[int, ...] = ()) -> str:
+def latex(expr, layers: tuple[int, ...] = (), notation: Notation = DEFAULT) -> str:
     """Print a SymPy expression in the notation of a network with these widths."""
-    return TeacherPrinter(layers).doprint(expr)
+    return TeacherPrinter(layers, notation).doprint(expr)
 
 
 # --- the derivation as steps -----------------------------------------------------
-
-def _vec(kind: str, l: int) -> str:
-    return {"z": f"z^{{({l})}}", "a": f"a^{{({l})}}", "delta": rf"\delta^{{({l})}}"}[kind]
-
 
 class Step(NamedTuple):
     """One row of the derivation: its words (a key of text.tex's ``steps``, "" for none), its LaTeX.
@@ -110,21 +107,18 @@ class Step(NamedTuple):
     args: tuple[tuple[str, object], ...] = ()
 
 
-def _forward_steps(d) -> list[Step]:
+def _forward_steps(d, n: Notation) -> list[Step]:
     net = d.network
-    b = " + b^{(l)}" if net.bias else ""
-    steps = [Step("forward",
-              rf"z^{{(l)}} = W^{{(l)}} a^{{(l-1)}}{b}, \qquad a^{{(l)}} = g_l\bigl(z^{{(l)}}\bigr),"
-              rf" \qquad a^{{(0)}} = x, \qquad \hat{{y}} = a^{{({net.depth})}}")]
+    steps = [Step("forward", rf"{n.forward(net.depth, net.bias)}, \qquad \hat{{y}} = {n.vector('a', net.depth)}")]
     loss = LOSSES[net.loss]
     steps.append(Step("loss", loss.latex))
     return steps
 
 
-def _output_steps(d) -> list[Step]:
+def _output_steps(d, n: Notation) -> list[Step]:
     net, ch = d.network, d.chain
     L, lay = net.depth, net.layers
-    p = lambda e: latex(e, lay)
+    p = lambda e: latex(e, lay, n)
     j = 0 if lay[-1] == 1 else None  # one output: no unit index needed
     sub = "" if j == 0 else "_j"
     act = ACTIVATIONS[net.activations[-1]]
@@ -136,22 +130,22 @@ def _output_steps(d) -> list[Step]:
                                for k, e in enumerate(ch.dL_dyhat)))]
     if act.derivative is None:
         steps.append(Step("softmax_jacobian",
-                      r"\frac{\partial \hat{y}_k}{\partial z^{(%d)}_j} = \hat{y}_k\,(\mathbf{1}[k=j] - \hat{y}_j)" % L))
+                      rf"\frac{{\partial \hat{{y}}_k}}{{\partial {n.symbol('z', L, 'j')}}} = \hat{{y}}_k\,(\mathbf{{1}}[k=j] - \hat{{y}}_j)"))
         steps.append(Step("chain_over_outputs",
-                      rf"\delta^{{({L})}}_j = \sum_k \frac{{\partial L}}{{\partial \hat{{y}}_k}}"
-                      rf"\frac{{\partial \hat{{y}}_k}}{{\partial z^{{({L})}}_j}}"))
+                      rf"{n.vector('delta', L, 'j')} = \sum_k \frac{{\partial L}}{{\partial \hat{{y}}_k}}"
+                      rf"\frac{{\partial \hat{{y}}_k}}{{\partial {n.symbol('z', L, 'j')}}}"))
     else:
-        zL = f"z^{{({L})}}{sub}"
+        zL = n.symbol("z", L, sub[1:])
         steps.append(Step("output_derivative",
                       rf"{act.latex}'\bigl({zL}\bigr) = {p(ch.jacobian[0][0])}" if not act.kinked
                       else act.derivative_latex))
-        steps.append(Step("chain_rule", rf"\delta^{{({L})}}{sub} = \frac{{\partial L}}{{\partial {yh}}}"
-                      rf"\cdot {act.latex}'\bigl(z^{{({L})}}{sub}\bigr)"))
+        steps.append(Step("chain_rule", rf"{n.vector('delta', L, sub[1:])} = \frac{{\partial L}}{{\partial {yh}}}"
+                      rf"\cdot {act.latex}'\bigl({zL}\bigr)"))
     for k, closed in enumerate(ch.closed):
-        lhs = _vec("delta", L) + ("" if j == 0 else f"_{{{k + 1}}}")
+        lhs = n.symbol(r"\delta", L, "" if j == 0 else str(k + 1))
         words = "closed_form" + ("_one_hot" if ch.constraint else "") + ("" if ch.proved else "_unproved")
         mid = "" if act.derivative is None else (
-            rf" = {_factor(display_form(ch.dL_dyhat[k]), lay)} \cdot {_factor(ch.jacobian[k][k], lay)}")
+            rf" = {_factor(display_form(ch.dL_dyhat[k]), lay, n)} \cdot {_factor(ch.jacobian[k][k], lay, n)}")
         steps.append(Step(words if k == 0 else "", f"{lhs}{mid} = {p(closed)}"))
     return steps
 
@@ -162,37 +156,34 @@ def display_form(expr: sp.Expr) -> sp.Expr:
     return sp.expand(num) / den if den != 1 else expr
 
 
-def _factor(expr: sp.Expr, layers) -> str:
+def _factor(expr: sp.Expr, layers, n: Notation = DEFAULT) -> str:
     """An expression printed as one factor of a product: a sum gets parentheses."""
-    tex = latex(expr, layers)
+    tex = latex(expr, layers, n)
     return rf"\left({tex}\right)" if expr.is_Add else tex
 
 
-def _hidden_steps(d) -> list[Step]:
+def _hidden_steps(d, n: Notation) -> list[Step]:
     net = d.network
     if net.depth < 2:
         return []
-    steps = [Step("hidden",
-              r"\delta^{(l)} = \bigl(W^{(l+1)}\bigr)^{\top} \delta^{(l+1)} \odot g_l'\bigl(z^{(l)}\bigr)")]
+    steps = [Step("hidden", n.hidden_delta(net.depth))]
     for l in range(net.depth - 1, 0, -1):
         act = ACTIVATIONS[net.activations[l - 1]]
         steps.append(Step("layer_uses", act.derivative_latex, (("l", l),)))
         for j in range(net.layers[l]):  # the derivation's own rule, the one the graph evaluates
-            steps.append(Step("", f"{latex(d.delta[l - 1][j], net.layers)} = "
-                              f"{latex(d.delta_expr[l - 1][j], net.layers)}"))
+            steps.append(Step("", f"{latex(d.delta[l - 1][j], net.layers, n)} = "
+                              f"{latex(d.delta_expr[l - 1][j], net.layers, n)}"))
     return steps
 
 
-def _gradient_steps(d) -> list[Step]:
-    b = r", \qquad \frac{\partial L}{\partial b^{(l)}} = \delta^{(l)}" if d.network.bias else ""
-    return [Step("gradients", r"\frac{\partial L}{\partial W^{(l)}} = \delta^{(l)} \bigl(a^{(l-1)}\bigr)^{\top}" + b),
-            Step("gradient_entries", r"\frac{\partial L}{\partial W^{(l)}_{ji}} = \delta^{(l)}_j a^{(l-1)}_i"),
-            Step("update",
-             r"W^{(l)} \leftarrow W^{(l)} - \eta\,\frac{\partial L}{\partial W^{(l)}}"
-             + (r", \qquad b^{(l)} \leftarrow b^{(l)} - \eta\,\frac{\partial L}{\partial b^{(l)}}"
-                if d.network.bias else ""))]
+def _gradient_steps(d, n: Notation) -> list[Step]:
+    net = d.network
+    return [Step("gradients", n.gradients(net.depth, net.bias)),
+            Step("gradient_entries", n.gradient_entries(net.depth)),
+            Step("update", n.update(net.depth, net.bias))]
 
 
-def derivation_steps(d) -> tuple[Step, ...]:
-    """The derivation as :class:`Step` rows: forward, loss, δ⁽ᴸ⁾, hidden δ, gradients."""
-    return tuple(_forward_steps(d) + _output_steps(d) + _hidden_steps(d) + _gradient_steps(d))
+def derivation_steps(d, notation: Notation = DEFAULT) -> tuple[Step, ...]:
+    """The derivation as :class:`Step` rows: forward, loss, δ⁽ᴸ⁾, hidden δ, gradients, in a profile's notation."""
+    n = notation
+    return tuple(_forward_steps(d, n) + _output_steps(d, n) + _hidden_steps(d, n) + _gradient_steps(d, n))

@@ -12,6 +12,7 @@ Also the accepted *alternative routes*: a hidden δ may take g′ from z
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
@@ -132,6 +133,30 @@ def _transposed_gradient(g: Graph, q: Quantity) -> dict[str, sp.Expr]:
     return {"": g[other].rule} if other in g and other != q.name else {}
 
 
+_WEIGHT = re.compile(r"W(\d+)_(\d+)_(\d+)")
+
+
+def _transposed(g: Graph, q: Quantity) -> dict[str, sp.Expr]:
+    """A weight matrix read or written transposed (what a sheet in another orientation invites):
+    z and δ computed with W_ij for W_ji, or an updated weight given at the other's place."""
+    p = names.parse(q.name)
+    if p.kind == "new_W":
+        j, i = p.index
+        other = names.make("new_W", p.layer, i, j)
+        return {"": g[other].rule} if other in g and other != q.name else {}
+    if p.kind not in ("z", "delta"):
+        return {}
+    given = {s.name for s in g.given}
+    swap = {}
+    for w in q.rule.free_symbols:
+        if m := _WEIGHT.fullmatch(w.name):
+            other = f"W{m[1]}_{m[3]}_{m[2]}"
+            if other not in given:
+                return {}  # a matrix that is not square has no entry there to confuse it with
+            swap[w] = _sym(other)
+    return {"": rename(q.rule, swap)} if swap else {}
+
+
 def _log10(g: Graph, q: Quantity) -> dict[str, sp.Expr]:
     if not _is(q, "loss") or not q.rule.has(sp.log):
         return {}
@@ -172,6 +197,9 @@ MISTAKES: dict[str, Mistake] = {m.id: m for m in [
             "The update went uphill: gradient descent subtracts, new = old − η·gradient, "
             "not old + η·gradient.", _update_sign),
     Mistake("no_bias", "The bias was left out: z = Σ W·a + b includes the unit's bias b.", _no_bias),
+    Mistake("transposed",
+            "A weight matrix was read or written transposed: the weight from unit i to unit j was "
+            "taken for the one from j to i; check which index is the row of the sheet's matrix.", _transposed),
     Mistake("early_rounding",
             "Earlier values were rounded too much (to 2 decimals) before being used; keep "
             "the digits the sheet asks for and round only the answer you write down.",
@@ -186,6 +214,7 @@ TITLES: dict[str, str] = {
     "delta_sign": "a sign error in δ",
     "half_or_mean_factor": "a constant factor off (a ½, or the n of a mean)",
     "transposed_gradient": "W used instead of Wᵀ, or a transposed gradient",
+    "transposed": "a weight matrix read or written transposed",
     "log10": "log base 10 for ln",
     "update_sign": "a wrong update sign",
     "no_bias": "the bias left out",

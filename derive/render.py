@@ -26,6 +26,7 @@ import jinja2
 from jinja2.sandbox import SandboxedEnvironment, SecurityError
 
 from derive.errors import TemplateError
+from derive.notation import DEFAULT as DEFAULT_NOTATION
 from derive.numeric import format_number, quantize
 from derive.sheetcode import qr_picture
 
@@ -124,6 +125,8 @@ def render_sheet(context: dict, variant: str, env: jinja2.Environment) -> str:
     try:
         code = context.get("sheet_code")  # optional: a context made without one prints no code
         extra = {"variant": variant, "diagram": picture, "qr": qr_picture(code) if code else None}
+        if "symbols" not in context:  # a context made by hand: derive's own notation
+            extra["symbols"] = DEFAULT_NOTATION.symbols(net["layers"])
         return env.get_template(f"{variant}.tex").render(
             {"sheet_code": None, "sheet_code_printed": None, **context, **extra})
     except jinja2.TemplateError as e:

@@ -31,31 +31,34 @@ AUTO_ENCODINGS = ("UTF-8", "UTF-16", "Windows-1252")
 _UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 
 
-def read_bytes(path: str | Path) -> bytes:
-    """A roster file's bytes; a missing or unreadable file is one located error."""
+def read_bytes(path: str | Path, error: type = RosterError) -> bytes:
+    """A roster's (or answers file's) bytes; a missing or unreadable file is one located ``error``."""
     try:
         return Path(path).read_bytes()
     except FileNotFoundError:
-        raise RosterError("no such file", file=str(path)) from None
+        raise error("no such file", file=str(path)) from None
+    except IsADirectoryError:
+        raise error("is a folder; expected a CSV file", file=str(path)) from None
     except OSError as e:
-        raise RosterError(f"cannot read: {e.strerror}", file=str(path)) from e
+        raise error(f"cannot read: {e.strerror}", file=str(path)) from e
 
 
-def decode(raw: bytes, path: str | Path, encoding: str | None = None) -> str:
+def decode(raw: bytes, path: str | Path, encoding: str | None = None, error: type = RosterError) -> str:
     """The text of a roster: ``encoding`` if given, else UTF-8, UTF-16 (by its BOM) or Windows-1252.
 
     UTF-8 goes first because a Windows-1252 file with any accented letter is
     almost never valid UTF-8, while every UTF-8 file is "valid" Windows-1252
-    (as mojibake): the order makes the guess safe.
+    (as mojibake): the order makes the guess safe.  Answers files are
+    decoded the same way (``error=AnswersError``): spreadsheets save both.
     """
     if encoding:
-        return _decode_as(raw, path, encoding)
+        return _decode_as(raw, path, encoding, error)
     if raw.startswith(_UTF16_BOMS):
-        return _decode_as(raw, path, "utf-16")
+        return _decode_as(raw, path, "utf-16", error)
     if b"\x00" in raw:
         # No text roster has a NUL byte; UTF-16 without a BOM has one in every other place, and
         # would otherwise read "successfully" as UTF-8 with NULs between the letters.
-        raise RosterError("has NUL bytes: UTF-16 without a byte-order mark? pass --encoding utf-16-le "
+        raise error("has NUL bytes: UTF-16 without a byte-order mark? pass --encoding utf-16-le "
                           "(or utf-16-be)", file=str(path), line=_line_of(raw, raw.index(b"\x00")))
     has_bom = raw.startswith(codecs.BOM_UTF8)
     try:
@@ -63,28 +66,28 @@ def decode(raw: bytes, path: str | Path, encoding: str | None = None) -> str:
     except UnicodeDecodeError as e:
         bad = e.start + (len(codecs.BOM_UTF8) if has_bom else 0)  # e.start counts from after the BOM
     if has_bom:  # the file says it is UTF-8: name the bad byte rather than guess again
-        raise RosterError(f"not UTF-8 text (byte 0x{raw[bad]:02x}), though it starts with UTF-8's "
+        raise error(f"not UTF-8 text (byte 0x{raw[bad]:02x}), though it starts with UTF-8's "
                           "byte-order mark; save the file as UTF-8 again", file=str(path), line=_line_of(raw, bad))
     try:
         return raw.decode("cp1252")
     except UnicodeDecodeError as e:  # a byte Windows-1252 leaves undefined (0x81, 0x8d, 0x8f, 0x90, 0x9d)
-        raise RosterError(f"not UTF-8, UTF-16 or Windows-1252 text (byte 0x{raw[e.start]:02x}); save the "
+        raise error(f"not UTF-8, UTF-16 or Windows-1252 text (byte 0x{raw[e.start]:02x}); save the "
                           "file as UTF-8, or name its encoding with --encoding",
                           file=str(path), line=_line_of(raw, e.start)) from None
 
 
-def _decode_as(raw: bytes, path, encoding: str) -> str:
+def _decode_as(raw: bytes, path, encoding: str, error: type = RosterError) -> str:
     """``raw`` in the encoding the user named; a BOM of that encoding is dropped."""
     try:
         name = codecs.lookup(encoding).name
     except LookupError:
-        raise RosterError(f'unknown encoding "{encoding}"; expected one such as utf-8, utf-16, cp1252, '
+        raise error(f'unknown encoding "{encoding}"; expected one such as utf-8, utf-16, cp1252, '
                           "latin-1", file=str(path)) from None
     skip = len(codecs.BOM_UTF8) if name == "utf-8" and raw.startswith(codecs.BOM_UTF8) else 0
     try:
         return raw[skip:].decode(name)  # "utf-16" reads and drops its own BOM
     except UnicodeDecodeError as e:
-        raise RosterError(f"not {encoding} text (byte 0x{raw[skip + e.start]:02x}); check --encoding",
+        raise error(f"not {encoding} text (byte 0x{raw[skip + e.start]:02x}); check --encoding",
                           file=str(path), line=_line_of(raw, skip + e.start)) from None
 
 

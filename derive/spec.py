@@ -16,6 +16,8 @@ from typing import Any
 
 from .errors import ParamsError, SpecError, did_you_mean, expected_one_of
 from .functions import ACTIVATIONS, LOSSES
+from .notation import DEFAULT as DEFAULT_NOTATION, KEYS as NOTATION_KEYS, LAYER_STYLES, ORIENTATIONS, \
+    PRESETS, WEIGHT_ORDERS, Notation
 
 Matrix = tuple[tuple[float, ...], ...]
 Vector = tuple[float, ...]
@@ -149,6 +151,7 @@ class Spec:
     date: str = ""
     instructions: str = ""
     fingerprint: str = ""
+    notation: Notation = DEFAULT_NOTATION  # how the sheet writes the symbols ([notation]); never the key
 
     def __repr__(self) -> str:
         return f"Spec({self.path!r}, layers={self.network.layers}, loss={self.network.loss!r})"
@@ -251,7 +254,7 @@ def _matrix(r: _Reader, table: str, key: str, value: Any, rows: int, cols: int, 
 
 # --- the sections of a spec ---------------------------------------------------
 
-_TOP = ("title", "course", "date", "instructions", "network", "data", "params", "exercise", "random")
+_TOP = ("title", "course", "date", "instructions", "network", "data", "params", "exercise", "random", "notation")
 
 
 def _network(r: _Reader, t: dict) -> Network:
@@ -417,6 +420,44 @@ def _targets(r: _Reader, value: Any, net: Network) -> tuple[float, ...] | str:
     return values
 
 
+_RESERVED_LETTERS = ("a", "b", "x", "y", "z", "L")  # letters the sheet already uses for something else
+
+
+def _notation(r: _Reader, t: dict, net: Network) -> Notation:
+    """[notation]: a preset and/or keys overriding it (:mod:`derive.notation`)."""
+    r.check_keys("notation", t, NOTATION_KEYS)
+    preset = t.get("preset", "")
+    if preset != "" and (not isinstance(preset, str) or preset not in PRESETS):
+        raise r.fail("notation", "preset", expected_one_of(preset, PRESETS))
+    keys = {}
+    for key, allowed in (("orientation", ORIENTATIONS), ("weights", WEIGHT_ORDERS), ("layer", LAYER_STYLES)):
+        if key in t:
+            if not isinstance(t[key], str) or t[key] not in allowed:
+                raise r.fail("notation", key, expected_one_of(t[key], allowed))
+            keys[key] = t[key]
+    if "letters" in t:
+        keys["letters"] = _letters(r, t["letters"], net)
+    notation = Notation(**{**PRESETS.get(preset, DEFAULT_NOTATION).__dict__, **keys, "preset": preset})
+    if notation.layer == "none" and net.depth > 1:
+        raise r.fail("notation", "layer", f'"none" leaves the {net.depth} layers of this network apart only '
+                     'by letters, and z, a, δ, b have none; expected one of "(l)", "[l]", "l", "sub"')
+    return notation
+
+
+def _letters(r: _Reader, value: Any, net: Network) -> tuple[str, ...]:
+    """``letters``: one weight letter for every layer ("w"), or a list with one per layer (["v", "w"])."""
+    letters = [value] if isinstance(value, str) else value
+    want = f'a letter ("w") or a list of {net.depth} different letters, one per layer (["v", "w"])'
+    if (not isinstance(letters, list) or len(letters) not in (1, net.depth)
+            or not all(isinstance(c, str) and re.fullmatch(r"[A-Za-z]", c) for c in letters)
+            or len(set(letters)) != len(letters)):
+        raise r.fail("notation", "letters", f"expected {want}; got {_short(value)}")
+    if taken := [c for c in letters if c in _RESERVED_LETTERS]:
+        raise r.fail("notation", "letters", f'expected letters other than {", ".join(_RESERVED_LETTERS)} '
+                     f'(the sheet uses them); got "{taken[0]}"')
+    return tuple(letters)
+
+
 def _text(r: _Reader, doc: dict, key: str, default: str) -> str:
     value = doc.get(key, default)
     if not isinstance(value, str):
@@ -438,7 +479,7 @@ def parse_spec(text: str, path: str = "<spec>", limits: Limits = WORKSHEET) -> S
     for table in ("network", "data"):
         if not isinstance(doc.get(table), dict):
             raise SpecError(f"missing table [{table}]", file=path, key=f"[{table}]")
-    for table in ("params", "exercise", "random"):
+    for table in ("params", "exercise", "random", "notation"):
         if table in doc and not isinstance(doc[table], dict):
             raise r.fail("", table, "expected a table")
     net = _network(r, doc["network"])
@@ -454,6 +495,7 @@ def parse_spec(text: str, path: str = "<spec>", limits: Limits = WORKSHEET) -> S
         course=_text(r, doc, "course", ""),
         date=_text(r, doc, "date", ""),
         instructions=_text(r, doc, "instructions", ""),
+        notation=_notation(r, doc.get("notation", {}), net),
         fingerprint=hashlib.sha256(text.encode()).hexdigest()[:8],
     )
 

@@ -13,7 +13,8 @@ import sympy as sp
 from . import __version__, names
 from .fonts import fallback_for, preamble_fonts
 from .functions import ACTIVATIONS, LOSSES
-from .latex import TeacherPrinter
+from .latex import TeacherPrinter, derivation_steps, symbol_latex
+from .notation import DEFAULT, Notation
 from typing import Mapping
 
 from decimal import Decimal
@@ -30,8 +31,8 @@ class _NumberPrinter(TeacherPrinter):
     Substituting at print time keeps the terms in the formula's order.
     """
 
-    def __init__(self, layers, numbers: dict[str, str]):
-        super().__init__(layers, mul_symbol="dot", ln_notation=True)
+    def __init__(self, layers, numbers: dict[str, str], notation: Notation = DEFAULT):
+        super().__init__(layers, notation, mul_symbol="dot", ln_notation=True)
         self.numbers = numbers
         self.bare = False  # the number is a function's whole argument: its parentheses suffice
 
@@ -68,9 +69,9 @@ class _NumberPrinter(TeacherPrinter):
 
 
 @lru_cache(maxsize=4096)
-def _formula(expr: sp.Expr, layers) -> str:
+def _formula(expr: sp.Expr, layers, notation: Notation = DEFAULT) -> str:
     """A rule in symbols: the same on every student's sheet, so printed once (measured: 10 ms a sheet)."""
-    return TeacherPrinter(layers, ln_notation=True).doprint(expr)
+    return TeacherPrinter(layers, notation, ln_notation=True).doprint(expr)
 
 
 def given_number(v: float) -> str:
@@ -91,16 +92,19 @@ def line_inputs(graph: Graph, name: str, key: Key, given: Mapping[str, float]) -
             for s in sorted(rule.free_symbols, key=lambda s: s.name)}
 
 
-def worked_line(graph: Graph, name: str, key: Key, given: Mapping[str, float]) -> dict:
+def worked_line(graph: Graph, name: str, key: Key, given: Mapping[str, float],
+                notation: Notation = DEFAULT) -> dict:
     """One answer's item: its symbol, its rule, the rule with the numbers shown, and the box.
 
     All three are printed from the one rule of the graph's quantity, so
-    parentheses and signs cannot drift between them.
+    parentheses and signs cannot drift between them; ``notation`` (a profile)
+    prints them as the sheet writes its symbols.
     """
     q, layers = graph[name], graph.network.layers
     inputs = line_inputs(graph, name, key, given)
-    return {"answer": name, "symbol": q.printed, "formula": _formula(q.rule, layers),
-            "substituted": _NumberPrinter(layers, inputs).doprint(q.rule),
+    symbol = q.printed if notation == DEFAULT else (symbol_latex(name, (), notation) or q.printed)
+    return {"answer": name, "label": name, "symbol": symbol, "formula": _formula(q.rule, layers, notation),
+            "substituted": _NumberPrinter(layers, inputs, notation).doprint(q.rule),
             "value": key[name], "inputs": inputs}
 
 
@@ -118,6 +122,8 @@ SECTION_INTROS = {
 def _intro(spec: Spec, section: str) -> str:
     if section == "loss":
         return LOSSES[spec.network.loss].latex
+    if spec.notation != DEFAULT and (text := spec.notation.intro(section, spec.network.depth, spec.network.bias)):
+        return text  # the same rules in the profile's notation
     text = SECTION_INTROS[section]
     if not spec.network.bias:  # no b terms on a sheet for a network without biases
         text = (text.replace(" + b^{(l)}", "").replace(r", \qquad \frac{\partial L}{\partial b^{(l)}} = \delta^{(l)}", "")
@@ -155,7 +161,8 @@ def sheet_context(spec: Spec, student: Student, params: Params, data: Data, key:
         asked = [n for n in names.in_sections(list(graph.names), (section,)) if n not in placed]
         placed.update(asked)
         sections.append({"name": section, "intro": _intro(spec, section),
-                         "items": [worked_line(graph, n, key, given) for n in asked]})
+                         "items": [worked_line(graph, n, key, given, spec.notation) for n in asked]})
+    _number_boxes(sections, spec.notation)
     as_list = lambda m: [list(r) for r in m]
     if engine == "lualatex" and fonts is None:
         fonts = fallback_for([student.name, student.id, *spec_texts(spec)])
@@ -177,6 +184,30 @@ def sheet_context(spec: Spec, student: Student, params: Params, data: Data, key:
         },
         "given": {"x": as_list(data.x), "y": as_list(data.y), "W": [as_list(W) for W in params.W],
                   "b": None if params.b is None else [list(b) for b in params.b]},
+        "symbols": spec.notation.symbols(net.layers),
         "sections": sections,
-        "derivation": [{"key": s.key, "args": dict(s.args), "latex": s.latex} for s in derive_network(net).steps],
+        "derivation": [{"key": s.key, "args": dict(s.args), "latex": s.latex} for s in _steps(net, spec.notation)],
     }
+
+
+def _number_boxes(sections: list[dict], notation: Notation) -> None:
+    """Each item's box number (1, 2, … in sheet order, as answers-form.md counts them); under a
+    profile other than derive's own, the box is labelled by it ("Box 7"), so that the label never
+    names a quantity in another notation than the sheet's."""
+    items = [item for section in sections for item in section["items"]]
+    for k, item in enumerate(items, start=1):
+        item["box"] = k
+        if notation != DEFAULT:
+            item["label"] = box_label(k)
+
+
+def box_label(k: int) -> str:
+    """The label of box k on a sheet in a notation profile (and the start of its answers column)."""
+    return f"Box {k}"
+
+
+@lru_cache(maxsize=64)
+def _steps(net, notation: Notation) -> tuple:
+    """The derivation's steps in the sheet's notation (derive's own are built with the graph)."""
+    d = derive_network(net)
+    return d.steps if notation == DEFAULT else derivation_steps(d, notation)

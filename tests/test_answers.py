@@ -5,6 +5,7 @@ the key of the class built below, in its tool's shape: every student answers
 with their key, so every student must score full marks.
 """
 import csv
+import json
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from derive.cli import main
 from derive.errors import AnswersError
 from derive.grade import read_answers
 from derive.randomize import asked_names
+from derive.sheetcode import normalize_code
 from derive.spec import load_roster, load_spec
 
 SPEC = "worksheets/random-221.toml"
@@ -186,9 +188,13 @@ def test_the_class_folder_has_an_answers_template_and_form(made):
     raw = (tmp / "class" / "answers-template.csv").read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf")
     rows = list(csv.reader(raw.decode("utf-8-sig").splitlines()))
-    assert rows[0] == ["student_id", "name", *asked]
+    assert rows[0] == ["student_id", "name", "sheet_code", *asked]
     assert [r[:2] for r in rows[1:]] == [[s.id, s.name] for s in roster.students]
-    assert all(set(r[2:]) == {""} and len(r) == len(asked) + 2 for r in rows[1:])
+    codes = {s["student_id"]: s["sheet_code"] for s in json.loads((tmp / "class" / "manifest.json").read_text())["students"]}
+    # each row carries its student's code as the sheet prints it (K7QM-X2VD), for a TA typing from paper
+    assert [normalize_code(r[2]) for r in rows[1:]] == [codes[s.id] for s in roster.students]
+    assert all(r[2][4] == "-" for r in rows[1:])
+    assert all(set(r[3:]) == {""} and len(r) == len(asked) + 3 for r in rows[1:])
     form = (tmp / "class" / "answers-form.md").read_text(encoding="utf-8")
     assert "| 1 | `z1_1` |" in form and f"| {len(asked)} | `{asked[-1]}` |" in form
     assert "Response k" in form

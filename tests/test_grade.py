@@ -385,7 +385,7 @@ def test_read_long_answers_warns_on_duplicates_and_unknown_names(tmp_path):
     (b"", 1, "empty file"),
     (b"name,z1_1\ns1,0.5\n", 1, "student_id"),
     (b"\n\nid;x\n", 3, "student_id"),
-    (b"student_id,z1_1\ns1,0.5\ns2,\xff\xfe\n", 3, "not UTF-8"),
+    (b"student_id,z1_1\ns1,0.5\ns2,\x81\x8d\n", 3, "not UTF-8, UTF-16 or Windows-1252"),
 ])
 def test_unreadable_answers_files(tmp_path, content, line, what):
     p = tmp_path / "bad.csv"
@@ -393,6 +393,14 @@ def test_unreadable_answers_files(tmp_path, content, line, what):
     with pytest.raises(AnswersError) as e:
         read_answers(p)
     assert f"{p}:{line}:" in str(e.value) and what in str(e.value)
+
+
+def test_an_answers_file_saved_in_windows_1252_is_read(tmp_path):
+    # Excel's plain "CSV" on a Western Windows: a name with é in it, and the answers as typed
+    p = tmp_path / "excel.csv"
+    p.write_bytes("student_id,name,z1_1\r\ns1,Jos\u00e9 Garc\u00eda,0.5\r\n".encode("cp1252"))
+    a = read_answers(p)
+    assert dict(a.students["s1"]) == {"z1_1": "0.5"}
 
 
 def test_missing_answers_file(tmp_path):

@@ -261,6 +261,9 @@ def classic_mistakes_by_hand():
         ("delta1_1", "derivative_at_a", W2[0] * k["delta2_1"] * sig(k["a1_1"]) * (1 - sig(k["a1_1"]))),
         ("delta1_2", "delta_sign", -k["delta1_2"]),
         ("dW1_1_2", "transposed_gradient", k["delta1_2"] * x[0]),
+        # W⁽¹⁾ read transposed: z1_2 with W1_1_2 for W1_2_1; new W1_1_2 given at W1_2_1's place
+        ("z1_2", "transposed", W1[0][1] * x[0] + W1[1][1] * x[1] + b1[1]),
+        ("new_W1_1_2", "transposed", W1[1][0] - lr * k["dW1_2_1"]),
         ("new_W2_1_1", "update_sign", W2[0] + lr * k["dW2_1_1"]),
         ("new_b1_2", "update_sign", b1[1] + lr * k["db1_2"]),
     ]
@@ -387,3 +390,15 @@ def test_batches_work():
     assert m["dW2_1_1"]["half_or_mean_factor:x4"] == pytest.approx(4 * key["dW2_1_1"])
     assert m["loss_s2"]["log10"] == pytest.approx(key["loss_s2"] / math.log(10))
     indistinguishable(*ex, 4, None)
+
+
+def test_transposed_only_where_it_tells_apart():
+    """A transposed W is named only where it gives another value: with x_2 = 0, z1_1 read with
+    W⁽¹⁾ transposed is the same number (0.5·1 + 0.8·0 + 0.1); a symmetric W⁽¹⁾ is its own transpose;
+    and the 1×2 W⁽²⁾ has no entry to confuse one with."""
+    got = mistake_values(*classic(), decimals=4)
+    assert "transposed" not in got["z1_1"] and "transposed" not in got["z2_1"]
+    symmetric = exercise([2, 2, 1], ["sigmoid", "sigmoid"], "bce",
+                         [[[0.5, 0.3], [0.3, 0.2]], [[0.7, -0.5]]], [[0.1, -0.1], [0.2]], [1.0, 2.0], [1])
+    got = mistake_values(*symmetric, decimals=4)
+    assert not any("transposed" in got[n] for n in ("z1_1", "z1_2", "delta1_1", "delta1_2"))
