@@ -386,11 +386,18 @@ def _printed_code(words, owners: Mapping[str, str]) -> str:
 
 
 def _boxed_values(words, expected: Sequence[str]) -> dict[str, str]:
-    """Each answer box's number: the number inside the box below its printed label."""
+    """Each answer box's number: the number inside the box below its printed label.
+
+    A label is the answer name, or under a notation profile ``Box k``: box k
+    of the sheet, in the order of ``expected`` (:func:`derive.worked.box_label`).
+    """
     wanted = set(expected)
     numbers = [w for w in words if _NUMBER.match(w[4])]
     found: dict[str, str] = {}
-    for x0, y0, _, _, label in words:
+    for i, (x0, y0, _, _, label) in enumerate(words):
+        if label == "Box" and i + 1 < len(words) and words[i + 1][4].isdigit():
+            k = int(words[i + 1][4])
+            label = expected[k - 1] if 1 <= k <= len(expected) else ""
         if label not in wanted or label in found:
             continue
         inside = [w for w in numbers if x0 - 4 <= w[0] <= x0 + _BOX_W and y0 < w[1] < y0 + _BOX_H]

@@ -19,12 +19,12 @@ SPEC = ROOT / "derive" / "examples" / "random-221.toml"
 STUDENTS = (("s1", "Ada Lovelace"), ("s2", "Alan Turing"), ("s3", "Grace Hopper"), ("s4", "Hedy Lamarr"))
 
 
-def build(folder: Path) -> tuple[Path, Path]:
-    """A class of four built with TeX in ``folder``: (class folder, roster)."""
+def build(folder: Path, spec: Path = SPEC) -> tuple[Path, Path]:
+    """A class of four built with TeX in ``folder`` from ``spec``: (class folder, roster)."""
     roster = folder / "roster.csv"
     roster.write_text("student_id,name\n" + "".join(f"{i},{n}\n" for i, n in STUDENTS), encoding="utf-8")
     out = folder / "class"
-    assert main(["worksheets", str(SPEC), "--roster", str(roster), "--out", str(out), "--secret", "s",
+    assert main(["worksheets", str(spec), "--roster", str(roster), "--out", str(out), "--secret", "s",
                  "--weak-secret"]) == 0
     return out, roster
 

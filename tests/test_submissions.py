@@ -126,7 +126,7 @@ def test_collect_writes_what_was_read_in_box_order_and_grades_the_same(built, tm
     with open(out, encoding="utf-8-sig", newline="") as f:
         rows = list(csv.reader(f))
     with open(cls / "answers-template.csv", encoding="utf-8-sig", newline="") as f:
-        boxes = next(csv.reader(f))[2:]
+        boxes = [c for c in next(csv.reader(f)) if c not in ("student_id", "name", "sheet_code")]
     assert rows[0] == ["student_id", "sheet_code", *boxes]
     keys = key(cls)
     assert [r[0] for r in rows[1:]] == list(NAMES)
@@ -191,3 +191,21 @@ def test_file_names_of_moodle_and_canvas_point_to_the_student(file, who):
         for k in name_keys(name):
             by_name.setdefault(k, set()).add(sid)
     assert hinted_student(file, by_name, {sid.casefold(): sid for sid, _ in STUDENTS}) == who
+
+
+@pytest.mark.tex
+def test_a_notation_profile_sheet_keeps_answer_names_as_field_names(tmp_path, capsys):
+    """Under cs231n the boxes say "Box k"; the fields, and a flattened sheet's text, still give the answers."""
+    require("pdflatex")
+    require("pdftotext")
+    spec = tmp_path / "cs231n.toml"
+    spec.write_text(SPEC.read_text(encoding="utf-8") + '\n[notation]\npreset = "cs231n"\n', encoding="utf-8")
+    cls, roster = build(tmp_path, spec)
+    members = {moodle_name(NAMES[sid], k): _sheet(cls, sid) for k, sid in enumerate(NAMES)}
+    members[moodle_name("Alan Turing", 1)] = flattened(members[moodle_name("Alan Turing", 1)])
+    zipped = write_zip(tmp_path / "s.zip", members)
+    assert main(["grade", str(spec), "--roster", str(roster), "--answers", str(zipped), "--out",
+                 str(tmp_path / "g"), "--class", str(cls), "--secret", "s"]) == 0
+    assert _full(_scores(tmp_path / "g"), NAMES)
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and "Alan Turing_1001" in err[0] and "28 answers read from its text" in err[0]
