@@ -24,7 +24,7 @@ from typing import Callable, Iterable
 from . import __version__
 from .answers import answers_form_md, answers_template_csv
 from .worked import sheet_context
-from .errors import OutputError, RosterError
+from .errors import AnswersError, OutputError, RosterError
 from .numeric import Key, key as exercise_key
 from .symbolic import build_graph
 from .randomize import DRAW_RULES, Draw, draw_class, draw_student
@@ -382,8 +382,9 @@ def build_class(spec: Spec, roster: Roster, out: str | Path, secret: str, *, var
         draws, keys, texs, codes = render_class(spec, roster, secret, variants=variants, templates=templates,
                                               engine=engine, jobs=jobs, progress=progress)
         _write_students(staging, roster, draws, texs)
+        from .forms import class_forms  # pikepdf: only when PDFs are made
         failures = _compile(staging, roster, texs, variants, engine, jobs, progress,
-                            template_assets(templates), templates) if pdf else ()
+                            template_assets(templates), templates, class_forms(spec, roster, codes)) if pdf else ()
         write_atomic(staging / "answer-key.csv", answer_key_csv(roster, keys))
         write_atomic(staging / "answer-key.json", answer_key_json(roster, keys))
         write_atomic(staging / "answers-template.csv", answers_template_csv(spec, roster, codes))
@@ -415,9 +416,11 @@ def template_assets(templates: Path | None) -> tuple[Path, ...]:
                         and p.is_file() and not p.is_symlink() and p.stat().st_size <= MAX_ASSET_BYTES))
 
 
-def _compile(staging: Path, roster: Roster, texs, variants, engine, jobs, progress, assets=(), templates=None):
+def _compile(staging: Path, roster: Roster, texs, variants, engine, jobs, progress, assets=(), templates=None,
+             forms=None):
     from .pdf import Sheet, compile_sheets
-    sheets = [Sheet(f"{sid}/{v}", tex, staging / "students" / sid / f"{v}.pdf")
+    sheets = [Sheet(f"{sid}/{v}", tex, staging / "students" / sid / f"{v}.pdf",
+                    (forms or {}).get(sid) if v == "blank" else None)
               for (sid, v), tex in texs.items()]
     combined = {staging / f"class-{v}.pdf": [f"{s.id}/{v}" for s in roster.students] for v in variants}
     # measured: a batch's fixed cost (latexmk, the format, and for lualatex ~3.5 s of
@@ -622,8 +625,13 @@ def grade_class(spec: Spec, roster: Roster, answers_path: str | Path, out: str |
         order_note = _redrawn_warnings(roster, draws, secret or "")
     ex = spec.exercise
     asked = asked_names(spec, spec.data.size)
-    answers = read_answers(answers_path, roster=roster.ids(), expected=asked, id_column=id_column,
-                           mapping=answer_map, codes=_sheet_codes(spec, roster, manifest, secret))
+    codes = _sheet_codes(spec, roster, manifest, secret)
+    from .submissions import as_answers, collect, is_pdf_source
+    if is_pdf_source(answers_path):  # filled PDF sheets: a PDF, a folder or an LMS's zip
+        answers = as_answers(collect(answers_path, roster_pairs(roster), asked, codes))
+    else:
+        answers = read_answers(answers_path, roster=roster.ids(), expected=asked, id_column=id_column,
+                               mapping=answer_map, codes=codes)
     marking = Marking(tolerance or Tolerance.by_decimals(ex.decimals), carried_weight, fewer_decimals_deduction,
                       ex.points)
     problems = [problem_of(spec, draws[s.id]) for s in roster.students]
@@ -668,6 +676,34 @@ def _feedback_pdfs(staging: Path, spec: Spec, graded, marking, templates, engine
                                           engine=engine, jobs=os.cpu_count() or 2)
     shutil.rmtree(staging / ".build", ignore_errors=True)
     return tuple(written), failed
+
+
+def roster_pairs(roster: Roster) -> list[tuple[str, str]]:
+    """(student id, name) of every student, in roster order."""
+    return [(s.id, s.name) for s in roster.students]
+
+
+def collect_class(spec: Spec, roster: Roster, answers_path: str | Path, out: str | Path, *,
+                  secret: str | None = None, class_dir: str | Path | None = None, force: bool = False):
+    """Read a class's filled PDF sheets and write them as an answers CSV (``out``) to check before grading.
+
+    Students are identified by the sheet codes of ``class_dir``'s manifest,
+    or recomputed from ``secret`` (see :mod:`derive.submissions`).  Returns
+    the :class:`~derive.submissions.Collected` answers, with a warning per
+    file that could not be read.  An existing ``out`` is refused unless ``force``.
+    """
+    from .randomize import asked_names
+    from .submissions import collect, collected_csv, is_pdf_source
+    if not is_pdf_source(answers_path):
+        raise AnswersError("expected a filled PDF sheet, a folder of them or a .zip", file=str(answers_path))
+    out = Path(out)
+    if out.exists() and not force:
+        raise OutputError("exists; pass --force to replace it", file=str(out))
+    manifest = check_class(spec, Path(class_dir), secret) if class_dir is not None else None
+    asked = asked_names(spec, spec.data.size)
+    collected = collect(answers_path, roster_pairs(roster), asked, _sheet_codes(spec, roster, manifest, secret))
+    write_atomic(out, collected_csv(collected, asked))
+    return collected
 
 
 def _sheet_codes(spec: Spec, roster: Roster, manifest: dict | None, secret: str | None) -> dict[str, str] | None:

@@ -86,7 +86,8 @@ def add_class_commands(sub) -> None:
     _roster_options(g)
     g.add_argument("--answers", required=True,
                    help="CSV: wide (student_id or sheet_code, one column per answer) or long, or a "
-                        "Google Forms, Microsoft Forms, Moodle Responses or Canvas Student Analysis export")
+                        "Google Forms, Microsoft Forms, Moodle Responses or Canvas Student Analysis export; "
+                        "or filled PDF sheets: a PDF, a folder of them, or Moodle's or Canvas's submissions .zip")
     g.add_argument("--answers-id-column", metavar="COLUMN",
                    help="the answers file's column that identifies students (default: detected; "
                         "--id-column is the roster's)")
@@ -114,6 +115,19 @@ def add_class_commands(sub) -> None:
     g.add_argument("--templates", help="a folder whose templates override the shipped ones (feedback.tex, text.tex)")
     g.add_argument("--json", action="store_true", help="also print the per-student results as JSON")
     g.add_argument("--force", action="store_true", help="replace an existing output folder (whole)")
+
+    c = sub.add_parser("collect", help="read filled PDF sheets (a folder or an LMS's .zip) into an answers CSV "
+                                       "to check before grading")
+    c.add_argument("spec")
+    c.add_argument("answers", metavar="PATH", help="a filled PDF, a folder of them, or a submissions .zip")
+    _roster_options(c)
+    c.add_argument("--out", required=True, help="the answers CSV to write (refused if it exists, unless --force)")
+    csrc = c.add_mutually_exclusive_group()
+    csrc.add_argument("--secret", help="the class's secret (default: $DERIVE_SECRET): sheets are identified "
+                                       "by their codes")
+    csrc.add_argument("--secret-file", help="read that secret from this file")
+    c.add_argument("--class", dest="class_dir", metavar="DIR", help="the class folder: its manifest's sheet codes")
+    c.add_argument("--force", action="store_true", help="replace an existing --out")
 
     v = sub.add_parser("verify", help="check one worked example's answers")
     v.add_argument("spec")
@@ -266,6 +280,19 @@ def cmd_grade(args) -> int:
     return 0
 
 
+def cmd_collect(args) -> int:
+    from .classroom import collect_class
+    from .grade import printable
+    spec = read_spec(args)
+    roster = read_roster(args)
+    collected = collect_class(spec, roster, args.answers, args.out, secret=given_secret(args),
+                              class_dir=args.class_dir, force=args.force)
+    for w in collected.warnings:
+        print(f"derive: warning: {printable(w)}", file=sys.stderr)
+    print(f"read {len(collected.students)} of {len(roster.students)} students' sheets; wrote {args.out}")
+    return 0
+
+
 def cmd_verify(args) -> int:
     import json
     from .cli import params_and_data
@@ -309,4 +336,6 @@ def cmd_init(args) -> int:
     return 0
 
 
-CLASS_COMMANDS = {"secret": cmd_secret, "init": cmd_init, "worksheets": cmd_worksheets, "grade": cmd_grade, "verify": cmd_verify}
+CLASS_COMMANDS = {"secret": cmd_secret, "init": cmd_init, "worksheets": cmd_worksheets, "grade": cmd_grade,
+                  "collect": cmd_collect,
+                  "verify": cmd_verify}

@@ -35,6 +35,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import warnings
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +44,10 @@ from typing import Callable, Sequence
 import pikepdf
 
 from derive.errors import TexError, expected_one_of
+
+# derive.forms builds each sheet's /AcroForm after its pages are copied, so
+# pikepdf's warning that pages.extend() leaves the form behind does not apply.
+warnings.filterwarnings("ignore", category=pikepdf.PageCopyWarning, module=__name__)
 
 ENGINES = ("pdflatex", "lualatex")
 
@@ -65,10 +70,14 @@ _LOG_NOISE = ("Type X to quit", "or enter new name", "Enter file name:", "Type  
 
 @dataclass(frozen=True)
 class Sheet:
-    """One standalone LaTeX document and where its PDF goes."""
+    """One standalone LaTeX document and where its PDF goes.
+
+    ``form``: a :class:`derive.forms.FormSpec` when the PDF is to be fillable.
+    """
     key: str
     tex: str
     pdf_path: Path
+    form: object = None
 
 
 @dataclass(frozen=True)
@@ -155,7 +164,7 @@ def compile_sheets(sheets: Sequence[Sheet], *, engine: str = "pdflatex", jobs: i
         for out, out_keys in (combined or {}).items():
             parts = [runner.pages[k] for k in out_keys if k in runner.pages]
             if parts:  # all of its sheets failed: no empty PDF
-                _write_pages(parts, Path(out))
+                _write_pages(parts, Path(out), printed=True)
                 written.append(Path(out))
     order = {key: i for i, key in enumerate(keys)}
     failures = sorted(runner.failures, key=lambda f: order[f.key])
@@ -314,7 +323,10 @@ def _run_single(parsed: _Parsed, folder: Path, engine: str) -> _Outcome:
     if status != "ok":
         return _Outcome({}, [SheetFailure(key, _excerpt(log) if status == "failed" else status)], [])
     pages = _page_count(pdf)
-    _write_pages([(pdf, 1, pages)], parsed.sheet.pdf_path)
+    with pikepdf.open(pdf) as source:
+        problem = _write_sheet(source, 1, pages, parsed.sheet)
+    if problem:
+        return _Outcome({}, [SheetFailure(key, problem)], [])
     return _Outcome({key: (pdf, 1, pages)}, [], [])
 
 
@@ -327,9 +339,10 @@ def _cut(batch: tuple[_Parsed, ...], pdf: Path,
             if last < first:
                 failures.append(SheetFailure(parsed.sheet.key, "the document produced no pages"))
                 continue
-            target = pikepdf.new()
-            target.pages.extend(source.pages[first - 1:last])
-            _save_atomic(target, parsed.sheet.pdf_path)
+            problem = _write_sheet(source, first, last, parsed.sheet)
+            if problem:
+                failures.append(SheetFailure(parsed.sheet.key, problem))
+                continue
             pages[parsed.sheet.key] = (pdf, first, last)
     return _Outcome(pages, failures, [])
 
@@ -509,8 +522,26 @@ def _page_count(pdf: Path) -> int:
         return len(document.pages)
 
 
-def _write_pages(parts: list[tuple[Path, int, int]], out: Path) -> None:
-    """Write the given page ranges of the given PDFs, in order, to ``out``."""
+def _write_sheet(source: pikepdf.Pdf, first: int, last: int, sheet: Sheet) -> str:
+    """Write pages first..last of ``source`` to the sheet's PDF, with its form; '' or why not."""
+    target = pikepdf.new()
+    target.pages.extend(source.pages[first - 1:last])
+    if sheet.form is not None:
+        from .forms import FormError, make_fillable
+        try:
+            make_fillable(target, sheet.form)
+        except FormError as e:
+            return str(e)
+    _save_atomic(target, sheet.pdf_path)
+    return ""
+
+
+def _write_pages(parts: list[tuple[Path, int, int]], out: Path, printed: bool = False) -> None:
+    """Write the given page ranges of the given PDFs, in order, to ``out``.
+
+    ``printed`` (a class PDF to print): without form widgets, whose names
+    would repeat once per student.
+    """
     sources: dict[Path, pikepdf.Pdf] = {}
     try:
         target = pikepdf.new()
@@ -518,6 +549,9 @@ def _write_pages(parts: list[tuple[Path, int, int]], out: Path) -> None:
             if pdf not in sources:
                 sources[pdf] = pikepdf.open(pdf)
             target.pages.extend(sources[pdf].pages[first - 1:last])
+        if printed:
+            from .forms import strip_fields
+            strip_fields(target)
         _save_atomic(target, out)
     finally:
         for source in sources.values():

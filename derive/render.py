@@ -60,7 +60,7 @@ def make_environment(templates_dir: Path | None = None) -> jinja2.Environment:
         trim_blocks=True, lstrip_blocks=True,
         autoescape=False, keep_trailing_newline=True)
     env.filters.update(e=escape_latex, tex=escape_latex, num=_num,
-                       given=format_given, exact=format_exact)
+                       given=format_given, exact=format_exact, pdfstring=pdf_string)
     return env
 
 
@@ -195,6 +195,18 @@ _SPECIALS = {
 # Doubled, these form ligatures (–, ”, „); a zero kern keeps them apart in
 # pdflatex and in LuaTeX, where an empty group does not.
 _LIGATURE_PAIRS = {"-", "'", ","}
+
+
+def pdf_string(text: str) -> str:
+    """``text`` as a PDF hex string (``<573131>``) that TeX passes into the PDF byte for byte.
+
+    ASCII is written as is (PDFDocEncoding); anything else as UTF-16BE with
+    its byte-order mark, as PDF text strings are.  Hex digits are all TeX
+    sees, so no character of a name can be lost or run as TeX (a form
+    field's name must reach the PDF intact).
+    """
+    data = text.encode("ascii") if text.isascii() else b"\xfe\xff" + text.encode("utf-16-be")
+    return "<" + data.hex().upper() + ">"
 
 
 def escape_latex(text: str) -> str:

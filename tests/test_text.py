@@ -10,7 +10,8 @@ from derive.render import make_environment, sheet_words
 
 ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
 GERMAN = ROOT / "derive" / "examples" / "templates-de"
-SHARED = {"SymPy", "Softmax", "softmax", "delta"}  # the same word in both languages
+SHARED = {"SymPy", "Softmax", "softmax", "delta",  # the same word in both languages
+          "Adobe", "Acrobat", "Reader", "Chrome", "Edge", "Firefox"}  # and the PDF viewers named
 ANSWER_NAMES = {"loss"}  # printed as the answer boxes' labels: what a student types, in any language
 
 
