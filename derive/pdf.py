@@ -42,6 +42,7 @@ from typing import Callable, Sequence
 
 import pikepdf
 
+from derive import pdffonts
 from derive.errors import TexError, expected_one_of
 
 ENGINES = ("pdflatex", "lualatex")
@@ -276,6 +277,7 @@ def _run_batch(batch: tuple[_Parsed, ...], folder: Path, engine: str,
     if status == "ok":
         ranges = _page_ranges(marks, len(batch), _page_count(folder / "doc.pdf"))
         if ranges is not None:
+            pdffonts.compact_fonts(folder / "doc.pdf")  # once per batch: every cut PDF shares it
             return _cut(batch, folder / "doc.pdf", ranges)
         return _Outcome({}, [], _halves(batch))
     at = _stopped_in(marks, len(batch))
@@ -313,6 +315,7 @@ def _run_single(parsed: _Parsed, folder: Path, engine: str) -> _Outcome:
         return _Outcome({}, [SheetFailure(key, "the document produced no pages")], [])
     if status != "ok":
         return _Outcome({}, [SheetFailure(key, _excerpt(log) if status == "failed" else status)], [])
+    pdffonts.compact_fonts(pdf)
     pages = _page_count(pdf)
     _write_pages([(pdf, 1, pages)], parsed.sheet.pdf_path)
     return _Outcome({key: (pdf, 1, pages)}, [], [])
