@@ -332,6 +332,7 @@ def _cut(batch: tuple[_Parsed, ...], pdf: Path,
                 continue
             target = pikepdf.new()
             target.pages.extend(source.pages[first - 1:last])
+            pdffonts.subset_fonts(target)  # only the glyphs this sheet shows
             _save_atomic(target, parsed.sheet.pdf_path)
             pages[parsed.sheet.key] = (pdf, first, last)
     return _Outcome(pages, failures, [])

@@ -1,65 +1,50 @@
-"""Small PDFs: rewrite the Type 1 fonts pdfTeX embeds as compact CFF (Type 1C) fonts.
+"""Small PDFs: the fonts of a batch PDF made compact once, and subset per sheet.
 
 pdfTeX subsets a Type 1 font's glyphs but keeps *all* of its ``Subrs`` (the
 subroutines its glyphs call; Latin Modern has ~800 per font, mostly hint
 replacement), and the font's private part is eexec-encrypted, so it does not
 compress.  For a 2-2-1 sheet that was about 85 % of each student's PDF.
 
-:func:`compact_fonts` rewrites each embedded Type 1 font program of a PDF
-(``/FontFile``) once, as a CFF font (``/FontFile3 /Subtype /Type1C``): each
-glyph's Type 1 charstring is run, with the subroutines it calls, and written
-as the equivalent Type 2 charstring — the same outline points, the same
-widths, and the same stem hints (Type 1 hint replacement becomes Type 2
-``hintmask``), flex as ``flex``.  The font's encoding, FontMatrix, FontBBox,
-FontInfo and blue zones are copied; the PDF's font dictionaries (widths,
-/Encoding, /ToUnicode) are untouched, so text extraction is unchanged.  A font
-program this module does not understand (``seac`` accents, unusual
-OtherSubrs, a parse error) is left as it was: correctness over size.
+:func:`compact_fonts` rewrites a batch PDF once, before it is cut: each
+embedded Type 1 font program (``/FontFile``) becomes a CFF one
+(``/FontFile3 /Subtype /Type1C``, see :mod:`derive.type1`), and fonts whose
+ToUnicode CMaps map alike share one CMap of the codes they can show.  The
+font dictionaries (widths, /Encoding, FirstChar/LastChar) are untouched, so
+text extraction and layout are unchanged.  A font program that
+:mod:`derive.type1` does not follow is left as it was.
 
-It also makes identical ``/ToUnicode`` CMaps one shared object.  The batch
-PDF is rewritten once, before it is cut per sheet, so every sheet's PDF and
-the class PDFs carry the small fonts.
+:func:`subset_fonts` then gives one sheet's PDF only the glyphs its pages
+show: a batch's subsets hold every student's name, most of which one sheet
+does not need.  Fonts used by anything it does not read (annotations, forms)
+keep all their glyphs.
 """
 from __future__ import annotations
 
 import functools
-import io
+import itertools
 import re
-from dataclasses import dataclass
+import threading
+import zlib
 from pathlib import Path
 
-import numpy as np
 import pikepdf
-from fontTools.cffLib import specializer
-from fontTools.fontBuilder import FontBuilder
-from fontTools.misc.psCharStrings import T2CharString
 
-_EEXEC_KEY, _CHARSTRING_KEY = 55665, 4330
-_C1, _C2 = 52845, 22719
-_C1_INVERSE = pow(_C1, -1, 1 << 16)
-_MAX_STEMS = 96  # Type 2's limit on stem hints per glyph
+from derive import type1
+from derive.cff import CffFont, cff_program
 
-
-class UnsupportedFont(ValueError):
-    """A font program this module leaves as it is."""
-
-
-@dataclass(frozen=True)
-class Type1:
-    """What a Type 1 font program says, with its charstrings still encrypted."""
-    name: str
-    top: dict            # CFF Top DICT entries (FontInfo, FontMatrix, FontBBox)
-    private: dict        # CFF Private DICT entries (blue zones, stems)
-    encoding: dict       # code -> glyph name
-    subrs: dict          # index -> encrypted charstring
-    charstrings: dict    # glyph name -> encrypted charstring
-    len_iv: int
+# The CFF fonts this process wrote, by their compressed bytes (what a cut PDF's
+# copy of the stream still holds), so each sheet can be subset from them.
+_WRITTEN: dict[bytes, tuple[int, CffFont]] = {}
+_WRITTEN_LIMIT = 512
+_SERIAL = itertools.count()  # names a written font in the cache of subsets
+_SUBSETS: dict[tuple, bytes] = {}
+_LOCK = threading.Lock()
 
 
-# ---------------------------------------------------------------- the PDF
+# ---------------------------------------------------------------- a batch PDF
 
 def compact_fonts(path: Path) -> None:
-    """Rewrite ``path`` (a PDF) with its Type 1 fonts as CFF and shared ToUnicode CMaps."""
+    """Rewrite the PDF at ``path`` with its Type 1 fonts as CFF and shared ToUnicode CMaps."""
     with pikepdf.open(path, allow_overwriting_input=True) as pdf:
         if compact_document(pdf):
             pdf.save(path)
@@ -91,13 +76,255 @@ def _font_descriptors(pdf: pikepdf.Pdf):
 def _as_type1c(pdf: pikepdf.Pdf, program: pikepdf.Stream) -> pikepdf.Stream | None:
     """The font program as a /Type1C stream, or None when it is better left alone."""
     try:
-        cff = _converted(program.read_bytes(), int(program.Length1), int(program.Length2))
-    except (UnsupportedFont, KeyError, ValueError, IndexError, TypeError, AttributeError):
+        font = _converted(program.read_bytes(), int(program.Length1), int(program.Length2))
+    except (type1.UnsupportedFont, KeyError, ValueError, IndexError, TypeError, AttributeError,
+            ZeroDivisionError, RecursionError):
         return None
-    stream = pikepdf.Stream(pdf, cff)
+    data = _compressed(font, None)
+    with _LOCK:
+        if len(_WRITTEN) >= _WRITTEN_LIMIT:
+            _WRITTEN.clear()
+        _WRITTEN.setdefault(data, (next(_SERIAL), font))
+    stream = pikepdf.Stream(pdf, data)
+    stream.Filter = pikepdf.Name.FlateDecode  # already compressed: qpdf writes it as it is
     stream.Subtype = pikepdf.Name.Type1C
     return stream
 
+
+@functools.lru_cache(maxsize=64)
+def _converted(data: bytes, clear: int, encrypted: int) -> CffFont:
+    """The CFF font for a Type 1 program (cached: a class's batches mostly share their subsets)."""
+    return type1.to_cff(type1.parse_type1(data[:clear], data[clear:clear + encrypted]))
+
+
+def _compressed(font: CffFont, keep: frozenset | None) -> bytes:
+    return zlib.compress(cff_program(font, keep), 9)
+
+
+# ---------------------------------------------------------------- one sheet's PDF
+
+def subset_fonts(document: pikepdf.Pdf) -> None:
+    """Keep in each CFF font this module wrote only the glyphs ``document``'s pages show.
+
+    ``document`` holds its own copies of the fonts (pages copied from a batch
+    PDF), so the batch and the other sheets are not touched.
+    """
+    usage = _glyph_usage(document)
+    if usage is None:
+        return
+    for names, program, descriptor in usage.values():
+        known = _written(program)
+        if known is None or names is None:
+            continue
+        serial, font = known
+        if names >= {name for name, _ in font.glyphs}:
+            continue
+        program.write(_subset(serial, font, frozenset(names)), filter=pikepdf.Name.FlateDecode)
+        if "/CharSet" in descriptor:  # it would list glyphs no longer there
+            del descriptor["/CharSet"]
+
+
+def _written(program: pikepdf.Stream) -> tuple[int, CffFont] | None:
+    with _LOCK:
+        return _WRITTEN.get(program.read_raw_bytes())
+
+
+def _subset(serial: int, font: CffFont, keep: frozenset) -> bytes:
+    """The compressed subset (cached: most sheets of a class need the same glyphs of most fonts)."""
+    key = (serial, keep)
+    with _LOCK:
+        cached = _SUBSETS.get(key)
+    if cached is None:
+        cached = _compressed(font, keep)
+        with _LOCK:
+            if len(_SUBSETS) >= 4096:
+                _SUBSETS.clear()
+            _SUBSETS[key] = cached
+    return cached
+
+
+def _glyph_usage(document: pikepdf.Pdf) -> dict | None:
+    """FontFile3 objgen -> [glyph names the pages' text shows (None: keep all), stream, descriptor].
+
+    None when a page holds something this reader does not follow (an inline
+    image, text before any font is chosen).
+    """
+    shown: dict = {}  # font dictionary's objgen -> [font dictionary, the codes its text shows]
+    for page in document.pages:
+        if not _scan(page.obj, page.obj.get("/Resources"), shown, depth=0):
+            return None
+    usage: dict = {}
+    for font, literals, hexes in shown.values():
+        codes = set(_shown_codes(literals, hexes))
+        found = _program_of(font)
+        if found is None:
+            continue
+        entry = usage.setdefault(found[0].objgen, [{".notdef"}, found[0], found[1]])
+        encoding = _encoding_of(font, found[0])
+        if encoding is None or entry[0] is None:
+            entry[0] = None
+        else:
+            entry[0].update(encoding.get(code, ".notdef") for code in codes)
+    for page in document.pages:
+        for annotation in page.obj.get("/Annots", ()):
+            _keep_all_in(annotation.get("/AP"), usage)
+    acroform = document.Root.get("/AcroForm")
+    if acroform is not None:
+        _keep_all_in(acroform.get("/DR"), usage)
+    return usage
+
+
+def _scan(content: pikepdf.Object, resources, shown: dict, depth: int) -> bool:
+    """Record which codes of which font the text of one content stream (page or form) shows.
+
+    The font in force is set by ``Tf``, saved by ``q`` and restored by ``Q``;
+    every string shown in between belongs to it.  False when the stream holds
+    what this reader does not follow.
+    """
+    if depth > 8 or not isinstance(resources, pikepdf.Dictionary):
+        return False
+    fonts = resources.get("/Font", {})
+    data = _content_bytes(content)
+    if data is None or (b"BI" in data and _INLINE_IMAGE.search(data)):
+        return False
+    current, saved = None, []  # the font's [dictionary, literal strings, hex strings]
+    # One findall and a loop over plain tuples: several times faster than match objects.
+    for name, selects, literal, hex_string, operator in _TOKENS.findall(data):
+        if selects:
+            font = fonts.get("/" + name.decode("latin-1"))
+            if not isinstance(font, pikepdf.Dictionary) or font.objgen == (0, 0):
+                return False
+            current = shown.setdefault(font.objgen, [font, [], []])
+        elif operator == b"q":
+            saved.append(current)
+        elif operator == b"Q":
+            current = saved.pop() if saved else current
+        elif name or selects:
+            continue  # another name
+        elif current is None:
+            if literal or hex_string:
+                return False  # text in a font chosen elsewhere (a form's caller): not followed
+        elif literal:
+            current[1].append(literal)
+        elif hex_string:
+            current[2].append(hex_string)
+    for xobject in resources.get("/XObject", {}).values():
+        if isinstance(xobject, pikepdf.Stream) and xobject.get("/Subtype") == pikepdf.Name.Form:
+            if not _scan(xobject, xobject.get("/Resources", resources), shown, depth + 1):
+                return False
+    return True
+
+
+def _shown_codes(literals: list[bytes], hexes: list[bytes]) -> bytes:
+    """The codes that literal and hex string bodies show."""
+    literal = b"".join(literals)
+    codes = _literal_codes(literal) if b"\\" in literal else literal
+    for digits in hexes:
+        digits = re.sub(rb"\s", b"", digits)
+        codes += bytes.fromhex((digits + b"0" * (len(digits) % 2)).decode("latin-1"))
+    return codes
+
+
+def _content_bytes(content: pikepdf.Object) -> bytes | None:
+    try:
+        if isinstance(content, pikepdf.Stream):
+            return content.read_bytes()
+        streams = content.get("/Contents")
+        if isinstance(streams, pikepdf.Stream):
+            return streams.read_bytes()
+        return b"\n".join(s.read_bytes() for s in streams)
+    except (pikepdf.PdfError, TypeError, AttributeError):
+        return None
+
+
+# The tokens that matter for which glyphs are shown: a name (with " <size> Tf" when it
+# selects a font), a string (literal, with one level of nested parentheses, or hex; not a
+# "<<" dictionary), and the q and Q operators.  Every alternative starts with a fixed
+# character, so the search skips everything else quickly; names and strings are consumed
+# whole, so a "q" inside one is never taken for the operator.
+_TOKENS = re.compile(
+    rb"/([^\s/\[\]()<>{}%]*)(\s+[-+.\d]+\s+Tf(?![^\s\[(/<%{]))?"
+    rb"|\(((?:\\.|[^\\()]|\((?:\\.|[^\\()])*\))*)\)"
+    rb"|<(?!<)([0-9A-Fa-f\s]*)>"
+    rb"|([qQ])(?![^\s\[(/<%{])", re.S)
+_INLINE_IMAGE = re.compile(rb"(?<![^\s])BI(?![^\s/])")
+_ESCAPES = {b"n": 10, b"r": 13, b"t": 9, b"b": 8, b"f": 12}
+
+
+def _literal_codes(literal: bytes) -> bytes:
+    """The bytes of a PDF literal string's body (escapes resolved)."""
+    if b"\\" not in literal:
+        return literal
+    out, i = bytearray(), 0
+    while i < len(literal):
+        c = literal[i:i + 1]
+        if c != b"\\":
+            out += c
+            i += 1
+            continue
+        nxt = literal[i + 1:i + 2]
+        octal = re.match(rb"[0-7]{1,3}", literal[i + 1:i + 4])
+        if octal:
+            out.append(int(octal.group(0), 8) & 0xFF)
+            i += 1 + len(octal.group(0))
+        elif nxt in (b"\n", b"\r"):  # a line continuation
+            i += 2
+        else:
+            out.append(_ESCAPES.get(nxt, nxt[0] if nxt else 0))
+            i += 2
+    return bytes(out)
+
+
+def _program_of(font) -> tuple | None:
+    """(FontFile3 stream, descriptor) of a font dictionary, when it has one."""
+    if not isinstance(font, pikepdf.Dictionary):
+        return None
+    descriptor = font.get("/FontDescriptor")
+    if not isinstance(descriptor, pikepdf.Dictionary):
+        return None
+    program = descriptor.get("/FontFile3")
+    return (program, descriptor) if isinstance(program, pikepdf.Stream) else None
+
+
+def _encoding_of(font: pikepdf.Dictionary, program: pikepdf.Stream) -> dict | None:
+    """code -> glyph name: the font dictionary's /Differences over the font's built-in encoding."""
+    known = _written(program)
+    if known is None:
+        return None
+    mapping = dict(known[1].encoding)
+    encoding = font.get("/Encoding")
+    if encoding is None:
+        return mapping
+    if not isinstance(encoding, pikepdf.Dictionary) or "/BaseEncoding" in encoding:
+        return None  # a named base encoding: left to a reader that knows them
+    code = 0
+    for item in encoding.get("/Differences", ()):
+        if isinstance(item, pikepdf.Name):
+            mapping[code] = str(item)[1:]
+            code += 1
+        else:
+            code = int(item)
+    return mapping
+
+
+def _keep_all_in(obj, usage: dict, depth: int = 0) -> None:
+    """Mark every font reachable from ``obj`` (an annotation, the AcroForm) as used whole."""
+    if obj is None or depth > 6:
+        return
+    if isinstance(obj, pikepdf.Dictionary) or isinstance(obj, pikepdf.Stream):
+        found = _program_of(obj) if obj.get("/Type") == pikepdf.Name.Font else None
+        if found is not None:
+            usage[found[0].objgen] = [None, found[0], found[1]]
+            return
+        for key in obj.keys():
+            if key not in ("/Parent", "/P"):
+                _keep_all_in(obj.get(key), usage, depth + 1)
+    elif isinstance(obj, pikepdf.Array):
+        for item in obj:
+            _keep_all_in(item, usage, depth + 1)
+
+
+# ---------------------------------------------------------------- ToUnicode CMaps
 
 def _share_cmaps(pdf: pikepdf.Pdf) -> bool:
     """One ToUnicode CMap per mapping, holding just the codes its fonts can show.
@@ -172,467 +399,3 @@ def _cmap_text(mapping: dict) -> bytes:
     return b"\n".join(lines) + b"\n"
 
 
-# ---------------------------------------------------------------- reading Type 1
-
-def decrypt(data: bytes, key: int) -> bytes:
-    """Type 1 decryption (eexec or charstring key), vectorised.
-
-    r_{i+1} = c1·(c_i + r_i) + c2 (mod 2¹⁶) is linear in r, so
-    r_i = c1^i·(r_0 + Σ_{j<i} c1^-(j+1)·(c1·c_j + c2)); uint64 arithmetic wraps
-    modulo 2⁶⁴, a multiple of 2¹⁶, so the low 16 bits are exact.
-    """
-    c = np.frombuffer(data, dtype=np.uint8).astype(np.uint64)
-    n = len(c)
-    if n == 0:
-        return b""
-    powers = np.cumprod(np.full(n, _C1, dtype=np.uint64)) & 0xFFFF          # c1^(i+1)
-    powers = np.concatenate(([np.uint64(1)], powers[:-1]))                  # c1^i
-    inverse = np.cumprod(np.full(n, _C1_INVERSE, dtype=np.uint64)) & 0xFFFF  # c1^-(j+1)
-    terms = (inverse * ((np.uint64(_C1) * c + np.uint64(_C2)) & 0xFFFF)) & 0xFFFF
-    sums = np.concatenate(([np.uint64(0)], np.cumsum(terms)[:-1]))
-    r = (powers * ((np.uint64(key) + sums) & 0xFFFF)) & 0xFFFF
-    return (c ^ (r >> np.uint64(8))).astype(np.uint8).tobytes()
-
-
-def _ps_string(text: str, start: int) -> str:
-    """The PostScript string whose "(" is at ``start`` (balanced parentheses, escapes)."""
-    depth, i, out = 0, start, []
-    while i < len(text):
-        ch = text[i]
-        if ch == "\\":
-            out.append(text[i + 1:i + 2])
-            i += 2
-            continue
-        if ch == "(":
-            depth += 1
-            if depth == 1:
-                i += 1
-                continue
-        elif ch == ")":
-            depth -= 1
-            if depth == 0:
-                return "".join(out)
-        out.append(ch)
-        i += 1
-    raise UnsupportedFont("unterminated string")
-
-
-def _numbers(text: str) -> list:
-    return [_number(t) for t in text.split()]
-
-
-def _number(token: str):
-    value = float(token)
-    return int(value) if value.is_integer() and "." not in token else value
-
-
-_INFO_STRINGS = ("version", "Notice", "FullName", "FamilyName", "Weight", "Copyright")
-_INFO_NUMBERS = ("ItalicAngle", "UnderlinePosition", "UnderlineThickness")
-_BLUES = ("BlueValues", "OtherBlues", "FamilyBlues", "FamilyOtherBlues", "StemSnapH", "StemSnapV")
-_PRIVATE_NUMBERS = ("BlueScale", "BlueShift", "BlueFuzz", "LanguageGroup", "ExpansionFactor")
-
-
-def _top_dict(clear: str) -> dict:
-    top = {}
-    for key in _INFO_STRINGS:
-        m = re.search(rf"/{key}\s*\(", clear)
-        if m:
-            top[key] = _ps_string(clear, m.end() - 1)
-    for key in _INFO_NUMBERS:
-        m = re.search(rf"/{key}\s+(-?[\d.]+)\s", clear)
-        if m:
-            top[key] = _number(m.group(1))
-    if re.search(r"/isFixedPitch\s+true", clear):
-        top["isFixedPitch"] = 1
-    m = re.search(r"/FontMatrix\s*[\[{]([^\]}]*)[\]}]", clear)
-    if m:
-        top["FontMatrix"] = _numbers(m.group(1))
-    m = re.search(r"/FontBBox\s*[\[{]([^\]}]*)[\]}]", clear)
-    if m:
-        top["FontBBox"] = _numbers(m.group(1))
-    if re.search(r"/PaintType\s+[^0\s]", clear):
-        raise UnsupportedFont("a stroked font")
-    return top
-
-
-def _encoding(clear: str) -> dict:
-    if re.search(r"/Encoding\s+StandardEncoding", clear):
-        raise UnsupportedFont("the standard encoding")  # not made by pdfTeX's subsets
-    return {int(code): name for code, name in re.findall(r"dup\s+(\d+)\s*/([^\s/\[\]{}()<>]+)\s+put", clear)}
-
-
-def _private_dict(text: str) -> dict:
-    private = {}
-    for key in _BLUES:
-        m = re.search(rf"/{key}\s*[\[{{]([^\]}}]*)[\]}}]", text)
-        if m and m.group(1).split():
-            private[key] = _numbers(m.group(1))
-    for key in ("StdHW", "StdVW"):
-        m = re.search(rf"/{key}\s*[\[{{]\s*(-?[\d.]+)", text)
-        if m:
-            private[key] = _number(m.group(1))
-    for key in _PRIVATE_NUMBERS:
-        m = re.search(rf"/{key}\s+(-?[\d.]+)\s", text)
-        if m:
-            private[key] = _number(m.group(1))
-    if re.search(r"/ForceBold\s+true", text):
-        private["ForceBold"] = 1
-    return private
-
-
-_ENTRY = re.compile(rb"\s*dup\s+(\d+)\s+(\d+)\s*\S+ ")
-_GLYPH = re.compile(rb"\s*/([^\s/\[\]{}()<>]+)\s+(\d+)\s*\S+ ")
-
-
-def _binary_entries(text: bytes, pos: int, pattern: re.Pattern, count: int) -> tuple[dict, int]:
-    """``count`` entries ``<key> <length> RD <bytes> NP`` from ``pos``: key -> bytes."""
-    entries = {}
-    for _ in range(count):
-        m = pattern.match(text, pos)
-        if m is None:
-            break
-        length = int(m.group(2))
-        start = m.end()
-        key = m.group(1)
-        entries[int(key) if pattern is _ENTRY else key.decode("latin-1")] = text[start:start + length]
-        pos = start + length
-        pos = re.compile(rb"\s*(?:noaccess\s+\S+|\S+)").match(text, pos).end()
-    return entries, pos
-
-
-def parse_type1(clear_part: bytes, encrypted_part: bytes) -> Type1:
-    """Read a Type 1 font program: its cleartext part and its eexec-encrypted part."""
-    clear = clear_part.decode("latin-1")
-    m = re.search(r"/FontName\s*/(\S+)", clear)
-    if m is None:
-        raise UnsupportedFont("no FontName")
-    private_text = decrypt(encrypted_part, _EEXEC_KEY)[4:]
-    subrs_at = private_text.find(b"/Subrs")
-    strings_at = private_text.find(b"/CharStrings")
-    if strings_at < 0:
-        raise UnsupportedFont("no CharStrings")
-    head = private_text[:subrs_at if 0 <= subrs_at < strings_at else strings_at].decode("latin-1")
-    if "/OtherSubrs" in head and "hint replacement" not in head and "{ } { } { }" not in head:
-        raise UnsupportedFont("unknown OtherSubrs")  # e.g. counter control
-    m_iv = re.search(r"/lenIV\s+(-?\d+)", head)
-    len_iv = int(m_iv.group(1)) if m_iv else 4
-    if len_iv < 0:
-        raise UnsupportedFont("unencrypted charstrings")
-    subrs = {}
-    if 0 <= subrs_at < strings_at:
-        m_count = re.compile(rb"/Subrs\s+(\d+)\s+array").match(private_text, subrs_at)
-        subrs, _ = _binary_entries(private_text, m_count.end(), _ENTRY, int(m_count.group(1)))
-    m_dict = re.compile(rb"/CharStrings\s+(\d+)\s+dict\s+dup\s+begin").match(private_text, strings_at)
-    charstrings, _ = _binary_entries(private_text, m_dict.end(), _GLYPH, int(m_dict.group(1)))
-    if ".notdef" not in charstrings:
-        raise UnsupportedFont("no .notdef")
-    return Type1(m.group(1), _top_dict(clear), _private_dict(head), _encoding(clear),
-                 subrs, charstrings, len_iv)
-
-
-# ---------------------------------------------------------------- Type 1 -> Type 2
-
-class _Glyph:
-    """Runs one Type 1 charstring and records its outline and hints in absolute units."""
-
-    def __init__(self, subr):
-        self.subr = subr              # index -> the subroutine's program
-        self.stack: list = []
-        self.ps_stack: list = []      # results of callothersubr, read by "pop"
-        self.point = (0, 0)
-        self.side_bearing = (0, 0)
-        self.width = 0
-        self.path: list = []          # ("move"|"line", p) / ("curve", p1, p2, p3) / ("flex", 6 points, fd) / ("mask", i)
-        self.hint_sets: list[list] = [[]]
-        self.flex: list | None = None
-        self.ended = False
-
-    def run(self, program: list, depth: int = 0) -> None:
-        if depth > 10:
-            raise UnsupportedFont("subroutines nest too deep")
-        for token in program:
-            if self.ended:
-                return
-            if not isinstance(token, str):
-                self.stack.append(token)
-            elif token == "callsubr":
-                self.run(self.subr(self.stack.pop()), depth + 1)
-            elif token == "return":
-                return
-            else:
-                getattr(self, "op_" + token, self.unsupported)(token)
-
-    def unsupported(self, token: str) -> None:
-        raise UnsupportedFont(f"charstring operator {token}")
-
-    def args(self, n: int | None = None) -> list:
-        args = self.stack if n is None else self.stack[-n:]
-        self.stack = [] if n is None else self.stack[:-n]
-        return args
-
-    # -- metrics and hints
-    def op_hsbw(self, _):
-        sbx, wx = self.args(2)
-        self.side_bearing, self.width, self.point = (sbx, 0), wx, (sbx, 0)
-
-    def op_sbw(self, _):
-        sbx, sby, wx, _wy = self.args(4)
-        self.side_bearing, self.width, self.point = (sbx, sby), wx, (sbx, sby)
-
-    def op_hstem(self, _):
-        y, dy = self.args(2)
-        self.hint_sets[-1].append(("h", self.side_bearing[1] + y, dy))
-
-    def op_vstem(self, _):
-        x, dx = self.args(2)
-        self.hint_sets[-1].append(("v", self.side_bearing[0] + x, dx))
-
-    def op_hstem3(self, _):
-        values = self.args(6)
-        for i in (0, 2, 4):
-            self.hint_sets[-1].append(("h", self.side_bearing[1] + values[i], values[i + 1]))
-
-    def op_vstem3(self, _):
-        values = self.args(6)
-        for i in (0, 2, 4):
-            self.hint_sets[-1].append(("v", self.side_bearing[0] + values[i], values[i + 1]))
-
-    def op_dotsection(self, _):
-        self.args()
-
-    # -- arithmetic and OtherSubrs
-    def op_div(self, _):
-        a, b = self.args(2)
-        self.stack.append(a / b)
-
-    def op_callothersubr(self, _):
-        number, count = self.stack.pop(), self.stack.pop()
-        args = self.args(count) if count else []
-        if number == 1 and count == 0:      # flex begins
-            self.flex = []
-        elif number == 2 and count == 0:    # a flex point was just given by rmoveto
-            pass
-        elif number == 0 and count == 3:    # flex ends: fd, end x, end y
-            self.end_flex(args[0])
-            self.ps_stack.extend([args[2], args[1]])
-        elif number == 3 and count == 1:    # hint replacement: the subr # comes back through "pop"
-            self.hint_sets.append([])
-            self.path.append(("mask", len(self.hint_sets) - 1))
-            self.ps_stack.append(args[0])
-        else:
-            raise UnsupportedFont(f"OtherSubr {number}")
-
-    def op_pop(self, _):
-        self.stack.append(self.ps_stack.pop())
-
-    def op_setcurrentpoint(self, _):
-        self.point = tuple(self.args(2))
-
-    def end_flex(self, height) -> None:
-        points = self.flex
-        if points is None or len(points) != 7:
-            raise UnsupportedFont("malformed flex")
-        self.flex = None
-        self.path.append(("flex", points[1:], height))  # points[0] is the reference point
-
-    # -- the outline
-    def moved(self, dx, dy) -> tuple:
-        self.point = (self.point[0] + dx, self.point[1] + dy)
-        return self.point
-
-    def op_rmoveto(self, _):
-        dx, dy = self.args(2)
-        point = self.moved(dx, dy)
-        if self.flex is not None:
-            self.flex.append(point)
-        else:
-            self.path.append(("move", point))
-
-    def op_hmoveto(self, _):
-        self.stack.append(0)
-        self.op_rmoveto(_)
-
-    def op_vmoveto(self, _):
-        self.stack.insert(len(self.stack) - 1, 0)
-        self.op_rmoveto(_)
-
-    def op_rlineto(self, _):
-        self.path.append(("line", self.moved(*self.args(2))))
-
-    def op_hlineto(self, _):
-        self.path.append(("line", self.moved(self.args(1)[0], 0)))
-
-    def op_vlineto(self, _):
-        self.path.append(("line", self.moved(0, self.args(1)[0])))
-
-    def op_rrcurveto(self, _):
-        dx1, dy1, dx2, dy2, dx3, dy3 = self.args(6)
-        self.curve((dx1, dy1), (dx2, dy2), (dx3, dy3))
-
-    def op_hvcurveto(self, _):
-        dx1, dx2, dy2, dy3 = self.args(4)
-        self.curve((dx1, 0), (dx2, dy2), (0, dy3))
-
-    def op_vhcurveto(self, _):
-        dy1, dx2, dy2, dx3 = self.args(4)
-        self.curve((0, dy1), (dx2, dy2), (dx3, 0))
-
-    def curve(self, d1, d2, d3) -> None:
-        self.path.append(("curve", self.moved(*d1), self.moved(*d2), self.moved(*d3)))
-
-    def op_closepath(self, _):
-        self.args()  # Type 2 closes every subpath itself; the current point stays
-
-    def op_endchar(self, _):
-        self.ended = True
-
-
-def _clean(value):
-    """An integer when the value is one (Type 2 then writes it in 1–3 bytes)."""
-    rounded = round(value)
-    return int(rounded) if abs(value - rounded) < 1e-9 else value
-
-
-def _stem_args(stems: list[tuple]) -> list:
-    """Stems (edge, width) as Type 2 stem arguments: each edge relative to the last one's end."""
-    args, last = [], 0
-    for edge, width in stems:
-        args += [_clean(edge - last), _clean(width)]
-        last = edge + width
-    return args
-
-
-def _mask(active: list, order: list) -> bytes:
-    bits = 0
-    for i, stem in enumerate(order):
-        if stem in active:
-            bits |= 1 << (len(order) - 1 - i)
-    size = (len(order) + 7) // 8
-    return (bits << (size * 8 - len(order))).to_bytes(size, "big")
-
-
-def _commands(glyph: _Glyph) -> list:
-    """The glyph as Type 2 commands (relative, generic operators), hints first."""
-    h_stems = sorted({(e, w) for kind, e, w in (s for hs in glyph.hint_sets for s in hs) if kind == "h"})
-    v_stems = sorted({(e, w) for kind, e, w in (s for hs in glyph.hint_sets for s in hs) if kind == "v"})
-    if len(h_stems) + len(v_stems) > _MAX_STEMS:
-        raise UnsupportedFont("too many stems")
-    replaced = any(op[0] == "mask" for op in glyph.path)
-    commands = [("", [_clean(glyph.width)])] if glyph.width else []
-    if h_stems:
-        commands.append(("hstemhm" if replaced else "hstem", _stem_args(h_stems)))
-    if v_stems:
-        commands.append(("vstemhm" if replaced else "vstem", _stem_args(v_stems)))
-    order = [("h", e, w) for e, w in h_stems] + [("v", e, w) for e, w in v_stems]
-    pending = 0 if replaced and order else None  # the hint set to select before the next segment
-    x, y = 0, 0
-
-    def rel(p):
-        nonlocal x, y
-        d = [_clean(p[0] - x), _clean(p[1] - y)]
-        x, y = p
-        return d
-
-    for op in glyph.path:
-        if op[0] == "mask":
-            pending = op[1] if order else None
-            continue
-        if pending is not None:
-            commands += [("hintmask", []), ("", [_mask(glyph.hint_sets[pending], order)])]
-            pending = None
-        if op[0] == "move":
-            commands.append(("rmoveto", rel(op[1])))
-        elif op[0] == "line":
-            commands.append(("rlineto", rel(op[1])))
-        elif op[0] == "curve":
-            commands.append(("rrcurveto", rel(op[1]) + rel(op[2]) + rel(op[3])))
-        else:  # flex
-            args = [v for p in op[1] for v in rel(p)]
-            commands.append(("flex", args + [_clean(op[2])]))
-    commands.append(("endchar", []))
-    return commands
-
-
-def _specialize(commands: list) -> list:
-    """Shorter operators (hlineto, hvcurveto, ...) for the same outline; hints and masks kept in place."""
-    head = []
-    while commands and commands[0][0] in ("", "hstem", "vstem", "hstemhm", "vstemhm"):
-        head.append(commands.pop(0))
-    return head + specializer.specializeCommands(commands, generalizeFirst=False, preserveTopology=True)
-
-
-_T1_OPERATORS = {1: "hstem", 3: "vstem", 4: "vmoveto", 5: "rlineto", 6: "hlineto", 7: "vlineto",
-                 8: "rrcurveto", 9: "closepath", 10: "callsubr", 11: "return", 13: "hsbw",
-                 14: "endchar", 21: "rmoveto", 22: "hmoveto", 30: "vhcurveto", 31: "hvcurveto"}
-_T1_ESCAPES = {0: "dotsection", 1: "vstem3", 2: "hstem3", 6: "seac", 7: "sbw", 12: "div",
-               16: "callothersubr", 17: "pop", 33: "setcurrentpoint"}
-
-
-def charstring_program(code: bytes, len_iv: int) -> list:
-    """An encrypted Type 1 charstring as a list of numbers and operator names (Type 1 spec, 6.2)."""
-    data = _decrypt_short(code, _CHARSTRING_KEY)[len_iv:]
-    program, i, n = [], 0, len(data)
-    while i < n:
-        v = data[i]
-        if v >= 32:
-            if v <= 246:
-                program.append(v - 139)
-                i += 1
-            elif v <= 250:
-                program.append((v - 247) * 256 + data[i + 1] + 108)
-                i += 2
-            elif v <= 254:
-                program.append(-(v - 251) * 256 - data[i + 1] - 108)
-                i += 2
-            else:
-                program.append(int.from_bytes(data[i + 1:i + 5], "big", signed=True))
-                i += 5
-        elif v == 12:
-            program.append(_T1_ESCAPES.get(data[i + 1], f"escape{data[i + 1]}"))
-            i += 2
-        else:
-            program.append(_T1_OPERATORS.get(v, f"operator{v}"))
-            i += 1
-    return program
-
-
-def _decrypt_short(data: bytes, key: int) -> bytes:
-    """Type 1 decryption, byte by byte: faster than numpy for a charstring's few bytes."""
-    out, r = bytearray(len(data)), key
-    for i, c in enumerate(data):
-        out[i] = c ^ (r >> 8)
-        r = ((c + r) * _C1 + _C2) & 0xFFFF
-    return bytes(out)
-
-
-@functools.lru_cache(maxsize=64)
-def _converted(data: bytes, clear: int, encrypted: int) -> bytes:
-    """The CFF program for a Type 1 program (cached: batches of one class often share subsets)."""
-    return type1_to_cff(parse_type1(data[:clear], data[clear:clear + encrypted]))
-
-
-def type1_to_cff(font: Type1) -> bytes:
-    """A bare CFF font program (for /FontFile3 /Subtype /Type1C) with the Type 1 font's glyphs."""
-    order = [".notdef"] + sorted(name for name in font.charstrings if name != ".notdef")
-    subrs = functools.lru_cache(maxsize=None)(lambda i: charstring_program(font.subrs[i], font.len_iv))
-    programs = {}
-    for name in order:
-        glyph = _Glyph(subrs)
-        glyph.run(charstring_program(font.charstrings[name], font.len_iv))
-        programs[name] = specializer.commandsToProgram(_specialize(_commands(glyph)))
-    builder = FontBuilder(1000, isTTF=False)
-    builder.font.recalcBBoxes = False  # keep the FontBBox the PDF's font descriptor repeats
-    builder.setupGlyphOrder(order)
-    top = dict(font.top)
-    top.setdefault("FontMatrix", [0.001, 0, 0, 0.001, 0, 0])
-    private = dict(font.private, defaultWidthX=0, nominalWidthX=0)
-    builder.setupCFF(font.name, top, {n: T2CharString(program=p) for n, p in programs.items()}, private)
-    cff = builder.font["CFF "].cff
-    encoding = [".notdef"] * 256
-    for code, name in font.encoding.items():
-        if 0 <= code < 256 and name in font.charstrings:
-            encoding[code] = name
-    cff.topDictIndex[0].Encoding = encoding
-    out = io.BytesIO()
-    cff.compile(out, builder.font)
-    return out.getvalue()
