@@ -109,6 +109,10 @@ def subset_fonts(document: pikepdf.Pdf) -> None:
     ``document`` holds its own copies of the fonts (pages copied from a batch
     PDF), so the batch and the other sheets are not touched.
     """
+    if not any(_written(found[0]) for page in document.pages
+               for font in page.obj.get("/Resources", {}).get("/Font", {}).values()
+               if (found := _program_of(font)) is not None):
+        return  # no font of ours (a lualatex sheet, say): nothing to read
     usage = _glyph_usage(document)
     if usage is None:
         return
@@ -154,8 +158,8 @@ def _glyph_usage(document: pikepdf.Pdf) -> dict | None:
         if not _scan(page.obj, page.obj.get("/Resources"), shown, depth=0):
             return None
     usage: dict = {}
-    for font, literals, hexes in shown.values():
-        codes = set(_shown_codes(literals, hexes))
+    for font, pieces in shown.values():
+        codes = _shown_codes(pieces)
         found = _program_of(font)
         if found is None:
             continue
@@ -177,9 +181,12 @@ def _glyph_usage(document: pikepdf.Pdf) -> dict | None:
 def _scan(content: pikepdf.Object, resources, shown: dict, depth: int) -> bool:
     """Record which codes of which font the text of one content stream (page or form) shows.
 
-    The font in force is set by ``Tf``, saved by ``q`` and restored by ``Q``;
-    every string shown in between belongs to it.  False when the stream holds
-    what this reader does not follow.
+    The stream is split at each font selection (``/F12 9.96 Tf``): the strings
+    of a piece are shown in the font it begins with.  A ``Q`` restores the
+    font of its ``q``, so a piece where a string follows a ``Q`` is not
+    followed (pdfTeX chooses the font again after one), and neither is text
+    before the first selection, a selection inside a string, or an inline
+    image: then False, and the caller keeps every glyph.
     """
     if depth > 8 or not isinstance(resources, pikepdf.Dictionary):
         return False
@@ -187,27 +194,22 @@ def _scan(content: pikepdf.Object, resources, shown: dict, depth: int) -> bool:
     data = _content_bytes(content)
     if data is None or (b"BI" in data and _INLINE_IMAGE.search(data)):
         return False
-    current, saved = None, []  # the font's [dictionary, literal strings, hex strings]
-    # One findall and a loop over plain tuples: several times faster than match objects.
-    for name, selects, literal, hex_string, operator in _TOKENS.findall(data):
-        if selects:
-            font = fonts.get("/" + name.decode("latin-1"))
-            if not isinstance(font, pikepdf.Dictionary) or font.objgen == (0, 0):
-                return False
-            current = shown.setdefault(font.objgen, [font, [], []])
-        elif operator == b"q":
-            saved.append(current)
-        elif operator == b"Q":
-            current = saved.pop() if saved else current
-        elif name or selects:
-            continue  # another name
-        elif current is None:
-            if literal or hex_string:
-                return False  # text in a font chosen elsewhere (a form's caller): not followed
-        elif literal:
-            current[1].append(literal)
-        elif hex_string:
-            current[2].append(hex_string)
+    parts = _FONT_SELECTION.split(data)  # [before, name, piece, name, piece, ...]: C, not a loop
+    if _shows_text(parts[0]):
+        return False  # text in a font chosen elsewhere (a form's caller): not followed
+    here: dict = {}
+    for i in range(1, len(parts), 2):
+        here.setdefault(parts[i], []).append(parts[i + 1])
+    for name, pieces in here.items():
+        font = fonts.get("/" + name.decode("latin-1"))
+        if not isinstance(font, pikepdf.Dictionary) or font.objgen == (0, 0):
+            return False
+        text = b" ".join(pieces)
+        if b"Q" in text and any(b"Q" in piece and _shows_text_after_restore(piece) for piece in pieces):
+            return False
+        if (b"(" in text or b")" in text) and _STRAY_DELIMITER.search(_STRINGS_ONLY.sub(b"", text)):
+            return False  # a "Tf" inside a string split it: the pieces are not what they seem
+        shown.setdefault(font.objgen, [font, []])[1].append(text)
     for xobject in resources.get("/XObject", {}).values():
         if isinstance(xobject, pikepdf.Stream) and xobject.get("/Subtype") == pikepdf.Name.Form:
             if not _scan(xobject, xobject.get("/Resources", resources), shown, depth + 1):
@@ -215,14 +217,37 @@ def _scan(content: pikepdf.Object, resources, shown: dict, depth: int) -> bool:
     return True
 
 
-def _shown_codes(literals: list[bytes], hexes: list[bytes]) -> bytes:
-    """The codes that literal and hex string bodies show."""
-    literal = b"".join(literals)
-    codes = _literal_codes(literal) if b"\\" in literal else literal
-    for digits in hexes:
+def _shows_text(piece: bytes) -> bool:
+    return (b"(" in piece or b"<" in piece) and bool(_STRING_BODIES.search(piece))
+
+
+def _shows_text_after_restore(piece: bytes) -> bool:
+    """Whether a string follows a Q operator in ``piece`` (outside strings)."""
+    outside = _STRINGS_ONLY.sub(b"()", piece)
+    first = _RESTORE.search(outside)
+    return first is not None and (outside.find(b"(", first.end()) >= 0
+                                  or _HEX_ONLY.search(outside, first.end()) is not None)
+
+
+def _shown_codes(pieces: list[bytes]) -> set[int]:
+    """The codes the strings in ``pieces`` (strings and TJ arrays, as written) show."""
+    found = _STRING_BODIES.findall(b" ".join(pieces))
+    literal = b"".join(body for body, _ in found)
+    codes = set(_ESCAPE.sub(b"", literal)) if b"\\" in literal else set(literal)
+    codes.update(c for escape in set(_ESCAPE.findall(literal)) if (c := _escaped(escape)) is not None)
+    for digits in {digits for _, digits in found if digits}:
         digits = re.sub(rb"\s", b"", digits)
-        codes += bytes.fromhex((digits + b"0" * (len(digits) % 2)).decode("latin-1"))
+        codes.update(bytes.fromhex((digits + b"0" * (len(digits) % 2)).decode("latin-1")))
     return codes
+
+
+def _escaped(escape: bytes) -> int | None:
+    """The code of one escape of a literal string (what follows the backslash); None: a line break."""
+    if escape[:1].isdigit():
+        return int(escape, 8) & 0xFF
+    if escape in (b"\n", b"\r"):
+        return None  # a backslash at the end of a line continues the string
+    return _ESCAPES.get(escape, escape[0])
 
 
 def _content_bytes(content: pikepdf.Object) -> bytes | None:
@@ -242,37 +267,18 @@ def _content_bytes(content: pikepdf.Object) -> bytes | None:
 # "<<" dictionary), and the q and Q operators.  Every alternative starts with a fixed
 # character, so the search skips everything else quickly; names and strings are consumed
 # whole, so a "q" inside one is never taken for the operator.
-_TOKENS = re.compile(
-    rb"/([^\s/\[\]()<>{}%]*)(\s+[-+.\d]+\s+Tf(?![^\s\[(/<%{]))?"
-    rb"|\(((?:\\.|[^\\()]|\((?:\\.|[^\\()])*\))*)\)"
-    rb"|<(?!<)([0-9A-Fa-f\s]*)>"
-    rb"|([qQ])(?![^\s\[(/<%{])", re.S)
+_STRING = rb"\((?:\\.|[^\\()]|\((?:\\.|[^\\()])*\))*\)"
+_HEX_STRING = rb"<(?<!<<)(?!<)[0-9A-Fa-f\s]*>"  # not a "<<" dictionary
+_DELIMITED = rb"(?![^\s\[(/<%{])"  # the end of an operator
+_FONT_SELECTION = re.compile(rb"/([^\s/\[\]()<>{}%]+)\s+[-+.\d]+\s+Tf" + _DELIMITED)
+_STRINGS_ONLY = re.compile(_STRING + rb"|" + _HEX_STRING, re.S)
+_HEX_ONLY = re.compile(_HEX_STRING)
+_STRAY_DELIMITER = re.compile(rb"[()]")
+_RESTORE = re.compile(rb"(?<![^\s\])>}])Q" + _DELIMITED)
+_STRING_BODIES = re.compile(rb"\(((?:\\.|[^\\()]|\((?:\\.|[^\\()])*\))*)\)|<(?<!<<)(?!<)([0-9A-Fa-f\s]*)>", re.S)
+_ESCAPE = re.compile(rb"\\([0-7]{1,3}|.)", re.S)
 _INLINE_IMAGE = re.compile(rb"(?<![^\s])BI(?![^\s/])")
 _ESCAPES = {b"n": 10, b"r": 13, b"t": 9, b"b": 8, b"f": 12}
-
-
-def _literal_codes(literal: bytes) -> bytes:
-    """The bytes of a PDF literal string's body (escapes resolved)."""
-    if b"\\" not in literal:
-        return literal
-    out, i = bytearray(), 0
-    while i < len(literal):
-        c = literal[i:i + 1]
-        if c != b"\\":
-            out += c
-            i += 1
-            continue
-        nxt = literal[i + 1:i + 2]
-        octal = re.match(rb"[0-7]{1,3}", literal[i + 1:i + 4])
-        if octal:
-            out.append(int(octal.group(0), 8) & 0xFF)
-            i += 1 + len(octal.group(0))
-        elif nxt in (b"\n", b"\r"):  # a line continuation
-            i += 2
-        else:
-            out.append(_ESCAPES.get(nxt, nxt[0] if nxt else 0))
-            i += 2
-    return bytes(out)
 
 
 def _program_of(font) -> tuple | None:
@@ -291,20 +297,38 @@ def _encoding_of(font: pikepdf.Dictionary, program: pikepdf.Stream) -> dict | No
     known = _written(program)
     if known is None:
         return None
-    mapping = dict(known[1].encoding)
     encoding = font.get("/Encoding")
     if encoding is None:
-        return mapping
+        return dict(known[1].encoding)
     if not isinstance(encoding, pikepdf.Dictionary) or "/BaseEncoding" in encoding:
         return None  # a named base encoding: left to a reader that knows them
+    key = (known[0], encoding.unparse(resolved=True))
+    with _LOCK:
+        mapping = _ENCODINGS.get(key)
+    if mapping is None:  # cached by the dictionary's text: the sheets of a batch share them
+        mapping = _differences(known[1], key[1])
+        with _LOCK:
+            if len(_ENCODINGS) >= 1024:
+                _ENCODINGS.clear()
+            _ENCODINGS[key] = mapping
+    return dict(mapping)
+
+
+_ENCODINGS: dict[tuple, tuple] = {}
+
+
+def _differences(font: CffFont, encoding: bytes) -> tuple:
+    """(code, glyph name) pairs of an /Encoding dictionary (as PDF text) over the font's own."""
+    mapping = dict(font.encoding)
+    differences = re.search(rb"/Differences\s*\[([^\]]*)\]", encoding)
     code = 0
-    for item in encoding.get("/Differences", ()):
-        if isinstance(item, pikepdf.Name):
-            mapping[code] = str(item)[1:]
+    for token in re.findall(rb"/[^\s/\[\]()<>{}%]*|[-+]?\d+", differences.group(1) if differences else b""):
+        if token.startswith(b"/"):
+            mapping[code] = token[1:].decode("latin-1")
             code += 1
         else:
-            code = int(item)
-    return mapping
+            code = int(token)
+    return tuple(sorted(mapping.items()))
 
 
 def _keep_all_in(obj, usage: dict, depth: int = 0) -> None:
