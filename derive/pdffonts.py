@@ -35,7 +35,7 @@ from derive.cff import CffFont, cff_program
 # The CFF fonts this process wrote, by their compressed bytes (what a cut PDF's
 # copy of the stream still holds), so each sheet can be subset from them.
 _WRITTEN: dict[bytes, tuple[int, CffFont]] = {}
-_WRITTEN_LIMIT = 512
+_WRITTEN_LIMIT = 1024  # a class's batches of 50 sheets have ~25 fonts each; the oldest go first
 _SERIAL = itertools.count()  # names a written font in the cache of subsets
 _SUBSETS: dict[tuple, bytes] = {}
 _LOCK = threading.Lock()
@@ -76,15 +76,15 @@ def _font_descriptors(pdf: pikepdf.Pdf):
 def _as_type1c(pdf: pikepdf.Pdf, program: pikepdf.Stream) -> pikepdf.Stream | None:
     """The font program as a /Type1C stream, or None when it is better left alone."""
     try:
-        font = _converted(program.read_bytes(), int(program.Length1), int(program.Length2))
+        font, data = _converted(program.read_bytes(), int(program.Length1), int(program.Length2))
     except (type1.UnsupportedFont, KeyError, ValueError, IndexError, TypeError, AttributeError,
             ZeroDivisionError, RecursionError):
         return None
-    data = _compressed(font, None)
     with _LOCK:
-        if len(_WRITTEN) >= _WRITTEN_LIMIT:
-            _WRITTEN.clear()
-        _WRITTEN.setdefault(data, (next(_SERIAL), font))
+        if data not in _WRITTEN:
+            while len(_WRITTEN) >= _WRITTEN_LIMIT:
+                del _WRITTEN[next(iter(_WRITTEN))]
+            _WRITTEN[data] = (next(_SERIAL), font)
     stream = pikepdf.Stream(pdf, data)
     stream.Filter = pikepdf.Name.FlateDecode  # already compressed: qpdf writes it as it is
     stream.Subtype = pikepdf.Name.Type1C
@@ -92,9 +92,11 @@ def _as_type1c(pdf: pikepdf.Pdf, program: pikepdf.Stream) -> pikepdf.Stream | No
 
 
 @functools.lru_cache(maxsize=64)
-def _converted(data: bytes, clear: int, encrypted: int) -> CffFont:
-    """The CFF font for a Type 1 program (cached: a class's batches mostly share their subsets)."""
-    return type1.to_cff(type1.parse_type1(data[:clear], data[clear:clear + encrypted]))
+def _converted(data: bytes, clear: int, encrypted: int) -> tuple[CffFont, bytes]:
+    """The CFF font for a Type 1 program, and its program compressed (cached: a class's
+    batches mostly share their subsets)."""
+    font = type1.to_cff(type1.parse_type1(data[:clear], data[clear:clear + encrypted]))
+    return font, _compressed(font, None)
 
 
 def _compressed(font: CffFont, keep: frozenset | None) -> bytes:
@@ -153,7 +155,7 @@ def _glyph_usage(document: pikepdf.Pdf) -> dict | None:
     None when a page holds something this reader does not follow (an inline
     image, text before any font is chosen).
     """
-    shown: dict = {}  # font dictionary's objgen -> [font dictionary, the codes its text shows]
+    shown: dict = {}  # font dictionary's objgen -> [font dictionary, the pieces of content it shows]
     for page in document.pages:
         if not _scan(page.obj, page.obj.get("/Resources"), shown, depth=0):
             return None
@@ -262,11 +264,8 @@ def _content_bytes(content: pikepdf.Object) -> bytes | None:
         return None
 
 
-# The tokens that matter for which glyphs are shown: a name (with " <size> Tf" when it
-# selects a font), a string (literal, with one level of nested parentheses, or hex; not a
-# "<<" dictionary), and the q and Q operators.  Every alternative starts with a fixed
-# character, so the search skips everything else quickly; names and strings are consumed
-# whole, so a "q" inside one is never taken for the operator.
+# Content-stream syntax the glyph reader needs: strings (literal, with one level of nested
+# parentheses, and hex, which is not a "<<" dictionary), font selections and Q operators.
 _STRING = rb"\((?:\\.|[^\\()]|\((?:\\.|[^\\()])*\))*\)"
 _HEX_STRING = rb"<(?<!<<)(?!<)[0-9A-Fa-f\s]*>"  # not a "<<" dictionary
 _DELIMITED = rb"(?![^\s\[(/<%{])"  # the end of an operator

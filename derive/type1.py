@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import re
+import types
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,7 +30,7 @@ _MAX_STEMS = 96  # Type 2's limit on stem hints per glyph
 
 
 class UnsupportedFont(ValueError):
-    """A font program this module leaves as it is."""
+    """A font program this module does not convert (the caller keeps the Type 1 font)."""
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,8 @@ class Type1:
     charstrings: dict    # glyph name -> encrypted charstring
     len_iv: int
 
-
+    def __repr__(self) -> str:
+        return f"Type1({self.name!r}, {len(self.charstrings)} glyphs, {len(self.subrs)} subrs)"
 
 
 def decrypt(data: bytes, key: int) -> bytes:
@@ -198,8 +200,9 @@ def parse_type1(clear_part: bytes, encrypted_part: bytes) -> Type1:
     charstrings, _ = _binary_entries(private_text, m_dict.end(), _GLYPH, int(m_dict.group(1)))
     if ".notdef" not in charstrings:
         raise UnsupportedFont("no .notdef")
-    return Type1(m.group(1), _top_dict(clear), _private_dict(head), _encoding(clear),
-                 subrs, charstrings, len_iv)
+    frozen = types.MappingProxyType  # read-only views: the value is complete and stays so
+    return Type1(m.group(1), frozen(_top_dict(clear)), frozen(_private_dict(head)), frozen(_encoding(clear)),
+                 frozen(subrs), frozen(charstrings), len_iv)
 
 
 # ---------------------------------------------------------------- Type 1 -> Type 2
