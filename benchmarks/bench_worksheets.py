@@ -15,6 +15,7 @@ import argparse
 import csv
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -24,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from derive import pdf  # noqa: E402
+from derive import pdf, pdffonts  # noqa: E402
 from derive.classroom import build_class  # noqa: E402
 from derive.spec import load_roster, load_spec  # noqa: E402
 
@@ -72,8 +73,9 @@ def main() -> None:
         work = Path(tmp)
         roster(work / "roster.csv", args.students)
         spec, r = load_spec(args.spec), load_roster(work / "roster.csv")
-        stages, busy = {}, {"TeX": 0.0, "cutting": 0.0}
+        stages, busy = {}, {"TeX": 0.0, "fonts": 0.0, "cutting": 0.0}
         timed(pdf, "_tex", busy, "TeX")
+        timed(pdffonts, "compact_fonts", busy, "fonts")
         timed(pdf, "_cut", busy, "cutting")
         timed(pdf, "_write_pages", busy, "cutting")
         t = time.perf_counter()
@@ -83,14 +85,19 @@ def main() -> None:
         total = time.perf_counter() - t
         assert not result.failures
         sheets = result.sheets
+        sizes = sorted(f.stat().st_size for f in (work / "out" / "students").glob("*/*.pdf"))
+        class_sizes = {f.name: f.stat().st_size for f in sorted((work / "out").glob("class-*.pdf"))}
         sample = sorted((work / "out" / "students").glob("*/*.tex"))[: args.sample]
         one = per_sheet_latexmk(sample, work)
     print(f"{args.students} students, {sheets} sheets: {total:.1f} s, {sheets / total:.1f} sheets/s")
     render = stages["render"][-1] - t
     tex_wall = stages["pdf"][-1] - stages["render"][-1]
     print(f"  where the time goes: key and render {render:.1f} s, PDF stage {tex_wall:.1f} s "
-          f"(TeX {busy['TeX']:.1f} s and cutting {busy['cutting']:.1f} s, summed over {os.cpu_count()} "
+          f"(TeX {busy['TeX']:.1f} s, font rewrite {busy['fonts']:.1f} s and cutting {busy['cutting']:.1f} s, "
+          f"summed over {os.cpu_count()} "
           f"parallel workers), the rest (manifest, key files, swap) {total - render - tex_wall:.1f} s")
+    print(f"  per-student PDFs: median {statistics.median(sizes) / 1024:.1f} KiB (min {sizes[0] / 1024:.1f}, "
+          f"max {sizes[-1] / 1024:.1f}); " + ", ".join(f"{name} {size / 1024:.0f} KiB" for name, size in class_sizes.items()))
     print(f"one latexmk run per sheet: {one:.2f} s/sheet -> {one * sheets:.0f} s for the class")
     print(f"ratio: {one * sheets / total:.1f}x faster than one latexmk run per sheet")
 

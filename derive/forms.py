@@ -83,12 +83,12 @@ def make_fillable(pdf: pikepdf.Pdf, form: FormSpec) -> None:
                         f"{form.names[0] if form.names else 'z1_1'!r}): a template that changes field names?")
     font = pdf.make_indirect(Dictionary(Type=Name.Font, Subtype=Name.Type1, BaseFont=Name.Helvetica,
                                         Encoding=Name.WinAnsiEncoding))
-    fields = _fields(pdf, widgets, font)
+    resources = pdf.make_indirect(Dictionary(Font=Dictionary({"/Helv": font})))  # /DR, and every /AP's
+    fields = _fields(pdf, widgets, resources)
     if form.sheet_code and len(pdf.pages):
-        fields.append(_code_field(pdf, pdf.pages[0], form.sheet_code, font))
+        fields.append(_code_field(pdf, pdf.pages[0], form.sheet_code, resources))
     pdf.Root.AcroForm = pdf.make_indirect(Dictionary(
-        Fields=Array(fields), DA=String(DEFAULT_APPEARANCE),
-        DR=Dictionary(Font=Dictionary({"/Helv": font}))))
+        Fields=Array(fields), DA=String(DEFAULT_APPEARANCE), DR=resources))
     _metadata(pdf, form)
 
 
@@ -104,12 +104,12 @@ def _answer_widgets(pdf: pikepdf.Pdf) -> list[tuple[str, pikepdf.Object]]:
 
 
 def _fields(pdf: pikepdf.Pdf, widgets: list[tuple[str, pikepdf.Object]],
-            font: pikepdf.Object) -> list[pikepdf.Object]:
+            resources: pikepdf.Object) -> list[pikepdf.Object]:
     """One field per name, in box order; a name with two boxes is a parent field with two widgets."""
     by_name: dict[str, list[pikepdf.Object]] = {}
     for name, widget in widgets:
         by_name.setdefault(name, []).append(widget)
-        widget.AP = Dictionary(N=_appearance(pdf, widget, "", font))
+        widget.AP = Dictionary(N=_appearance(pdf, widget, "", resources))
     fields = []
     for name, group in by_name.items():
         if len(group) == 1:
@@ -124,7 +124,7 @@ def _fields(pdf: pikepdf.Pdf, widgets: list[tuple[str, pikepdf.Object]],
     return fields
 
 
-def _appearance(pdf: pikepdf.Pdf, widget: pikepdf.Object, value: str, font: pikepdf.Object) -> pikepdf.Object:
+def _appearance(pdf: pikepdf.Pdf, widget: pikepdf.Object, value: str, resources: pikepdf.Object) -> pikepdf.Object:
     """A widget's normal appearance: its value in Helvetica, left-aligned and vertically centred."""
     x0, y0, x1, y1 = (float(v) for v in widget.Rect)
     width, height = x1 - x0, y1 - y0
@@ -133,20 +133,22 @@ def _appearance(pdf: pikepdf.Pdf, widget: pikepdf.Object, value: str, font: pike
         escaped = value.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
         text = f"q BT {DEFAULT_APPEARANCE} 2 {height / 2 - 3.5:.2f} Td ({escaped}) Tj ET Q "
     stream = pikepdf.Stream(pdf, f"/Tx BMC {text}EMC".encode("latin-1"))
-    stream.Type, stream.Subtype = Name.XObject, Name.Form
-    stream.BBox = Array([0, 0, round(width, 3), round(height, 3)])
-    stream.Resources = Dictionary(Font=Dictionary({"/Helv": font}))
+    # /Type /XObject is optional, and 29 boxes make a sheet's bytes count (issue 10: ≤ 60 KB); the
+    # resources stay, shared: a filling tool (qpdf, pikepdf) draws the typed value with their font
+    stream.Subtype = Name.Form
+    stream.BBox = Array([0, 0, round(width, 2), round(height, 2)])
+    stream.Resources = resources
     return pdf.make_indirect(stream)
 
 
-def _code_field(pdf: pikepdf.Pdf, page: pikepdf.Page, code: str, font: pikepdf.Object) -> pikepdf.Object:
+def _code_field(pdf: pikepdf.Pdf, page: pikepdf.Page, code: str, resources: pikepdf.Object) -> pikepdf.Object:
     """The hidden, read-only ``sheet_code`` field on the first page, top right."""
     box = [float(v) for v in page.mediabox]
     rect = Array([box[2] - 150, box[3] - 30, box[2] - 60, box[3] - 16])
     widget = pdf.make_indirect(Dictionary(
         Type=Name.Annot, Subtype=Name.Widget, FT=Name.Tx, T=String(CODE_FIELD), V=String(code),
         Ff=_READ_ONLY, F=_HIDDEN | _PRINT, Rect=rect, DA=String(DEFAULT_APPEARANCE), P=page.obj))
-    widget.AP = Dictionary(N=_appearance(pdf, widget, code, font))
+    widget.AP = Dictionary(N=_appearance(pdf, widget, code, resources))
     if "/Annots" not in page.obj:
         page.obj.Annots = Array()
     page.obj.Annots.append(widget)

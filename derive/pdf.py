@@ -43,6 +43,7 @@ from typing import Callable, Sequence
 
 import pikepdf
 
+from . import pdffonts
 from derive.errors import TexError, expected_one_of
 
 # derive.forms builds each sheet's /AcroForm after its pages are copied, so
@@ -285,6 +286,7 @@ def _run_batch(batch: tuple[_Parsed, ...], folder: Path, engine: str,
     if status == "ok":
         ranges = _page_ranges(marks, len(batch), _page_count(folder / "doc.pdf"))
         if ranges is not None:
+            pdffonts.compact_fonts(folder / "doc.pdf")  # once per batch: every cut PDF shares it
             return _cut(batch, folder / "doc.pdf", ranges)
         return _Outcome({}, [], _halves(batch))
     at = _stopped_in(marks, len(batch))
@@ -322,6 +324,7 @@ def _run_single(parsed: _Parsed, folder: Path, engine: str) -> _Outcome:
         return _Outcome({}, [SheetFailure(key, "the document produced no pages")], [])
     if status != "ok":
         return _Outcome({}, [SheetFailure(key, _excerpt(log) if status == "failed" else status)], [])
+    pdffonts.compact_fonts(pdf)
     pages = _page_count(pdf)
     with pikepdf.open(pdf) as source:
         problem = _write_sheet(source, 1, pages, parsed.sheet)
@@ -532,6 +535,7 @@ def _write_sheet(source: pikepdf.Pdf, first: int, last: int, sheet: Sheet) -> st
             make_fillable(target, sheet.form)
         except FormError as e:
             return str(e)
+    pdffonts.subset_fonts(target)  # only the glyphs this sheet shows (after the form: its fonts stay whole)
     _save_atomic(target, sheet.pdf_path)
     return ""
 
