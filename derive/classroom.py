@@ -25,7 +25,8 @@ from . import __version__
 from .answers import answers_form_md, answers_template_csv
 from .worked import sheet_context
 from .errors import OutputError, RosterError
-from .numeric import Key, key as exercise_key
+from .lab import exercise_key, exercise_problem
+from .numeric import Key
 from .symbolic import build_graph
 from .randomize import DRAW_RULES, Draw, draw_class, draw_student
 from .secret import matches, secret_check, student_seed
@@ -271,9 +272,8 @@ def _environment(templates: Path | None):
 
 
 def draw_key(spec: Spec, draw: Draw) -> Key:
-    """A student's answer key: the rounded chain of their exercise."""
-    ex = spec.exercise
-    return exercise_key(spec.network, draw.params, draw.data, ex.learning_rate, ex.decimals, ex.rounding)
+    """A student's answer key: the rounded chain of their exercise (its lab sections too)."""
+    return exercise_key(spec, draw.params, draw.data)
 
 
 def _sheets(spec: Spec, student, draw: Draw, variants, templates, engine, fonts=(), code=None):
@@ -588,7 +588,7 @@ def grade_class(spec: Spec, roster: Roster, answers_path: str | Path, out: str |
     (a ``column,answer`` CSV) say how to read a form or LMS export
     (:mod:`derive.answers`).
     """
-    from .grade import (GradedStudent, Marking, Problem, Tolerance, copying_flags, few_match_warning,
+    from .grade import (GradedStudent, Marking, Tolerance, copying_flags, few_match_warning,
                         grade_problem, read_answers, write_grades)
     from .randomize import asked_names
     out = Path(out)
@@ -609,8 +609,7 @@ def grade_class(spec: Spec, roster: Roster, answers_path: str | Path, out: str |
     answers = read_answers(answers_path, roster=roster.ids(), expected=asked, id_column=id_column,
                            mapping=answer_map, codes=_sheet_codes(spec, roster, manifest, secret))
     marking = Marking(tolerance or Tolerance.by_decimals(ex.decimals), carried_weight, fewer_decimals_deduction)
-    problems = [Problem.of(spec.network, draws[s.id].params, draws[s.id].data, ex.learning_rate, ex.decimals,
-                           ex.rounding) for s in roster.students]
+    problems = [exercise_problem(spec, draws[s.id].params, draws[s.id].data) for s in roster.students]
     given = [answers.students.get(s.id, {}) for s in roster.students]
     keys = [pr.key for pr in problems]
     flags = ({} if spec.is_fixed() else

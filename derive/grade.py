@@ -380,15 +380,15 @@ class _Grading:
         if isinstance(a.value, Unparseable):
             return self._make(name, Status.UNPARSEABLE,
                               f"could not read {a.given.strip()!r} as a number ({a.value.reason})")
-        key = self.pr.key[name]
-        if self.tol.accepts(float(a.number), float(key)):
+        key, tol = self.pr.key[name], self._tolerance(name)
+        if tol.accepts(float(a.number), float(key)):
             return self._make(name, Status.CORRECT, "correct")
         if self._right_to_places_typed(a.number, key):
             return self._make(name, Status.CORRECT, "correct", note=FEWER_DECIMALS)
         refusal = ""
         for parents, rule in self._routes(name):
-            r = self._reevaluate(rule)
-            if r is None or not self.tol.accepts(float(a.number), float(r)):
+            r = self._reevaluate(rule, places=self._places(name))
+            if r is None or not tol.accepts(float(a.number), float(r)):
                 continue
             refusal = self._no_follow_through(name, parents, rule, r)
             if not refusal:
@@ -411,10 +411,21 @@ class _Grading:
                 rule = q.stable
             yield parents, rule
 
-    def _reevaluate(self, rule, env: Mapping[str, Fraction] | None = None) -> Decimal | None:
+    def _places(self, name: str) -> int:
+        """The places an answer is printed to: the sheet's, or more where the key prints more
+        (a gradient check's L(θ ± ε))."""
+        return max(-self.pr.key[name].as_tuple().exponent, self.pr.decimals)
+
+    def _tolerance(self, name: str) -> "Tolerance":
+        """The marking's tolerance, in an answer's own last place where it has more places than the sheet's."""
+        places = self._places(name)
+        return Tolerance.by_decimals(places) if self.tol.mode == "decimals" and places > self.tol.digits else self.tol
+
+    def _reevaluate(self, rule, env: Mapping[str, Fraction] | None = None,
+                    places: int | None = None) -> Decimal | None:
         """A rule on the student's own values (the key's where none was asked), rounded as the sheet says."""
         try:
-            return _printed(evaluate_exact(rule, self.own if env is None else env), self.pr.decimals)
+            return _printed(evaluate_exact(rule, self.own if env is None else env), places or self.pr.decimals)
         except Undefined:
             return None
 
@@ -481,7 +492,8 @@ class _Grading:
             credit = max(credit - m.fewer_decimals_deduction, 0.0)
         value = float(a.number) if a.number is not None else None
         if r is None and self.pr.graph[name].parents:
-            r = next((v for _, rule in self._routes(name) if (v := self._reevaluate(rule)) is not None), None)
+            r = next((v for _, rule in self._routes(name)
+                      if (v := self._reevaluate(rule, places=self._places(name))) is not None), None)
         return AnswerResult(name, a.given, value, self.pr.key[name], r, status, mistake, message, note, credit)
 
 

@@ -66,6 +66,8 @@ def symbol_latex(name: str, layers: tuple[int, ...] = ()) -> str | None:
         return _example(m[1], "" if single else m[2], sample=m[3])
     if m := _PARAMETER.fullmatch(name):
         return _parameter(m[1], m[2], m[3] + (m[4] or ""))
+    if (lab := _lab_symbol(name)) is not None:
+        return lab
     p = names.parse(name)
     if p is None:
         return None
@@ -85,6 +87,25 @@ def symbol_latex(name: str, layers: tuple[int, ...] = ()) -> str | None:
 
 def _parameter(head: str, layer, index: str, mark: str = "") -> str:
     return f"{head}^{{({layer}){mark}}}_{{{index}}}"
+
+
+_CHECKED = re.compile(r"(loss_plus|loss_minus|fd|relerr)_((?:W|b)\d+_\d+(?:_\d+)?)")
+_EPOCH = re.compile(r"(loss|(?:W|b)\d+_\d+(?:_\d+)?)_e(\d+)")
+
+
+def _lab_symbol(name: str) -> str | None:
+    """The gradient check's and the training table's symbols: L(θ+ε), ΔL/Δθ, L_t, θ_t; ε."""
+    if name == "eps":
+        return r"\varepsilon"
+    if m := _CHECKED.fullmatch(name):
+        theta = symbol_latex(m[2])
+        return {"loss_plus": rf"L\bigl({theta} + \varepsilon\bigr)",
+                "loss_minus": rf"L\bigl({theta} - \varepsilon\bigr)",
+                "fd": rf"\frac{{\Delta L}}{{\Delta {theta}}}",
+                "relerr": rf"\operatorname{{relerr}}\bigl({theta}\bigr)"}[m[1]]
+    if m := _EPOCH.fullmatch(name):
+        return f"L_{{{m[2]}}}" if m[1] == "loss" else rf"{symbol_latex(m[1])}\big|_{{t={m[2]}}}"
+    return None
 
 
 def latex(expr, layers: tuple[int, ...] = ()) -> str:

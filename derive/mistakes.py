@@ -56,7 +56,7 @@ def _unit(q: Quantity, kind: str, layer: int | None = None, index: int | None = 
 def _hidden_local(g: Graph, q: Quantity) -> tuple[sp.Expr, sp.Symbol, sp.Symbol] | None:
     """(g′ as written in the rule, z, a) of a hidden δ; None for other quantities."""
     p = names.parse(q.name)
-    if p.kind != "delta" or p.layer == g.network.depth:
+    if p is None or p.kind != "delta" or p.layer == g.network.depth:  # None: a lab quantity (derive.lab)
         return None
     z, a = _unit(q, "z"), _unit(q, "a")
     return local_derivative(g.network, p.layer, z, a), z, a
@@ -212,6 +212,8 @@ def wrong_rules(graph: Graph, name: str) -> tuple[tuple[str, sp.Expr], ...]:
     """(mistake key, wrong rule) for every rewrite that changes this quantity's rule."""
     q = graph[name]
     out = []
+    if names.parse(name) is None:  # a gradient check's or training step's quantity: none is of its kind
+        return ()
     for m in MISTAKES.values():
         if m.rewrite is None:
             continue

@@ -93,6 +93,8 @@ SECTION_KINDS = {
     "loss": ("loss",),
     "backward": ("delta", "dW", "db"),
     "update": ("new_W", "new_b"),
+    "gradcheck": (),  # names of their own: derive.lab.section_names
+    "training": (),
 }
 
 

@@ -20,7 +20,9 @@ from .functions import ACTIVATIONS, LOSSES
 Matrix = tuple[tuple[float, ...], ...]
 Vector = tuple[float, ...]
 
-SECTIONS = ("forward", "loss", "backward", "update")
+SECTIONS = ("forward", "loss", "backward", "update", "gradcheck", "training")
+BASIC_SECTIONS = SECTIONS[:4]  # the default: one pass forward and back, and one step
+MAX_EPOCHS = 10  # a training table is worked by hand
 
 # A worksheet's size, with room to spare: past these a sheet is no longer worked by hand, and
 # the run would take minutes or gigabytes (measured: [200, 200, 1] sheets took over a minute).
@@ -117,10 +119,12 @@ class Exercise:
     answer once).
     """
 
-    sections: tuple[str, ...] = SECTIONS
+    sections: tuple[str, ...] = BASIC_SECTIONS
     learning_rate: float = 0.5
     decimals: int = 4
     rounding: str = "carry"
+    gradcheck: tuple[str, ...] = ()  # parameters whose gradient is checked by central differences
+    epochs: int = 0                  # steps of the training table
 
 
 @dataclass(frozen=True)
@@ -355,9 +359,9 @@ def _fixed(r: _Reader, t: dict, net: Network) -> dict:
     return fixed
 
 
-def _exercise(r: _Reader, t: dict) -> Exercise:
-    r.check_keys("exercise", t, ("sections", "learning_rate", "decimals", "rounding"))
-    sections = t.get("sections", list(SECTIONS))
+def _exercise(r: _Reader, t: dict, net: Network) -> Exercise:
+    r.check_keys("exercise", t, ("sections", "learning_rate", "decimals", "rounding", "gradcheck", "epochs"))
+    sections = t.get("sections", list(BASIC_SECTIONS))
     if not isinstance(sections, list) or not sections:
         raise r.fail("exercise", "sections", f"expected a list from {', '.join(SECTIONS)}; got {_short(sections)}")
     for i, s in enumerate(sections):
@@ -372,7 +376,52 @@ def _exercise(r: _Reader, t: dict) -> Exercise:
     rounding = t.get("rounding", "carry")
     if rounding not in ROUNDING_RULES:
         raise r.fail("exercise", "rounding", expected_one_of(rounding, ROUNDING_RULES))
-    return Exercise(tuple(s for s in SECTIONS if s in sections), lr, decimals, rounding)
+    chosen = tuple(s for s in SECTIONS if s in sections)
+    return Exercise(chosen, lr, decimals, rounding, _gradcheck(r, t, net, chosen), _epochs(r, t, chosen))
+
+
+def parameter_names(net: Network) -> tuple[str, ...]:
+    """Every weight's and bias's name, layer by layer: W1_1_1, …, b1_1, …"""
+    out = []
+    for l in range(1, net.depth + 1):
+        out += [f"W{l}_{j}_{i}" for j in range(1, net.layers[l] + 1) for i in range(1, net.layers[l - 1] + 1)]
+        out += [f"b{l}_{j}" for j in range(1, net.layers[l] + 1)] if net.bias else []
+    return tuple(out)
+
+
+def _gradcheck(r: _Reader, t: dict, net: Network, sections: tuple[str, ...]) -> tuple[str, ...]:
+    """[exercise].gradcheck: the parameters whose gradient the sheet checks (with "gradcheck")."""
+    if "gradcheck" not in sections:
+        if "gradcheck" in t:
+            raise r.fail("exercise", "gradcheck", 'set, but sections has no "gradcheck"; add it or remove this key')
+        return ()
+    valid = parameter_names(net)
+    value = t.get("gradcheck")
+    if value is None:
+        raise r.fail("exercise", "gradcheck", f"missing; expected a list of parameters from {', '.join(valid)}")
+    if not isinstance(value, list) or not value:
+        raise r.fail("exercise", "gradcheck", f"expected a list of parameters from {', '.join(valid)}; "
+                     f"got {_short(value)}")
+    for i, p in enumerate(value):
+        if p not in valid:
+            raise r.fail("exercise", "gradcheck", expected_one_of(p, valid), f"[{i}]")
+    if len(set(value)) != len(value):
+        raise r.fail("exercise", "gradcheck", f"expected each parameter once; got {_short(value)}")
+    if "backward" not in sections:
+        raise r.fail("exercise", "sections", 'a gradient check compares with the backward pass; add "backward"')
+    return tuple(p for p in valid if p in value)
+
+
+def _epochs(r: _Reader, t: dict, sections: tuple[str, ...]) -> int:
+    """[exercise].epochs: the training table's steps (3 by default, with "training")."""
+    if "training" not in sections:
+        if "epochs" in t:
+            raise r.fail("exercise", "epochs", 'set, but sections has no "training"; add it or remove this key')
+        return 0
+    k = t.get("epochs", 3)
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_EPOCHS:
+        raise r.fail("exercise", "epochs", f"expected a whole number from 1 to {MAX_EPOCHS}; got {_short(k)}")
+    return k
 
 
 def _grid(r: _Reader, key: str, t: Any) -> Grid:
@@ -449,7 +498,7 @@ def parse_spec(text: str, path: str = "<spec>", limits: Limits = WORKSHEET) -> S
         network=net,
         data=_data(r, doc["data"], net, random),
         fixed=_fixed(r, doc.get("params", {}), net),
-        exercise=_exercise(r, doc.get("exercise", {})),
+        exercise=_exercise(r, doc.get("exercise", {}), net),
         random=random,
         course=_text(r, doc, "course", ""),
         date=_text(r, doc, "date", ""),
