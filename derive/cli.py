@@ -49,6 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--lr", type=float, help="learning rate (default: [exercise].learning_rate)")
     t.add_argument("--seed", type=int, default=0, help="draws the start when [params] is incomplete")
     t.add_argument("--json", action="store_true")
+    t.add_argument("--plot", metavar="FILE", help="draw the loss curve into FILE.pdf or FILE.png (TeX)")
 
     from .cli_class import add_class_commands  # worksheets, grade, verify
     add_class_commands(sub)
@@ -208,6 +209,9 @@ def cmd_train(args) -> int:
     if args.epochs < 1 or lr <= 0:
         raise DeriveError("expected --epochs ≥ 1 and --lr > 0", key="arguments")
     run = train(spec.network, params, spec.data, lr, args.epochs)
+    if args.plot:
+        from .losscurve import write_plot
+        write_plot(run.losses, args.plot)
     if args.json:
         print(json.dumps({"losses": list(run.losses), "predictions": [list(p) for p in run.predictions],
                           "converged": run.converged, "diagnosis": run.diagnosis}))

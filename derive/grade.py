@@ -669,7 +669,7 @@ def _name_problem(name: str, expected: set[str] | None) -> str:
     """Why a column or row name is not gradable ('' when it is)."""
     if not name:
         return "has no answer name"
-    if answer_names.parse(name) is None:
+    if answer_names.parse(name) is None and name not in (expected or ()):  # the lab's names: derive.lab
         return f"{name!r} is not an answer name" + did_you_mean(name, expected or ())
     if expected is not None and name not in expected:
         return f"{name!r} is not asked on this sheet"

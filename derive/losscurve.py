@@ -43,11 +43,22 @@ def _x_ticks(n: int) -> list[int]:
     return [t for t in range(0, n + 1) if t % int(every) == 0]
 
 
+DOTS = 30        # up to this many losses, each is marked with a dot
+MOST_POINTS = 400  # a longer run is drawn through this many of its losses
+
+
+def _thinned(n: int) -> list[int]:
+    """The steps the line passes through: all of them, or MOST_POINTS evenly spaced, the last included."""
+    if n <= MOST_POINTS:
+        return list(range(n))
+    return sorted({round(k * (n - 1) / (MOST_POINTS - 1)) for k in range(MOST_POINTS)})
+
+
 def loss_curve(losses: Sequence[Decimal | float]) -> dict:
     """The layout of a plot of ``losses[t]`` against t: every coordinate in mm, formatted.
 
     Keys: ``width``, ``height`` (the whole picture), ``x0``, ``y0``, ``x1``, ``y1`` (the axes'
-    box), ``points`` (``x``, ``y``), ``xticks`` and ``yticks`` (``x``, ``y``, ``text``).
+    box), ``points`` (``x``, ``y``; at most MOST_POINTS), ``dots`` (whether to mark them), ``xticks`` and ``yticks`` (``x``, ``y``, ``text``).
     """
     values = [float(v) for v in losses]
     if not values or not all(math.isfinite(v) for v in values):
@@ -68,7 +79,8 @@ def loss_curve(losses: Sequence[Decimal | float]) -> dict:
         "width": _mm(MARGIN_LEFT + WIDTH + 4), "height": _mm(MARGIN_BOTTOM + HEIGHT + 7),
         "x0": _mm(MARGIN_LEFT), "y0": _mm(MARGIN_BOTTOM), "x1": _mm(MARGIN_LEFT + WIDTH),
         "y1": _mm(MARGIN_BOTTOM + HEIGHT), "xlength": _mm(WIDTH), "ylength": _mm(HEIGHT),
-        "points": [{"x": _mm(x(t)), "y": _mm(y(v))} for t, v in enumerate(values)],
+        "points": [{"x": _mm(x(t)), "y": _mm(y(values[t]))} for t in _thinned(len(values))],
+        "dots": len(values) <= DOTS,
         "xticks": [{"x": _mm(x(t)), "y": _mm(MARGIN_BOTTOM), "text": str(t)} for t in _x_ticks(len(values) - 1)],
         "yticks": yticks,
     }
@@ -92,6 +104,12 @@ def write_plot(losses: Sequence[float], out: str | Path) -> Path:
     kind = out.suffix.lower()
     if kind not in (".pdf", ".png"):
         raise DeriveError(f"expected a file ending in .pdf or .png; got {out.name!r}", key="--plot")
+    if not out.parent.is_dir():
+        raise DeriveError(f"no such folder: {out.parent}", key="--plot")
+    bad = next((t for t, v in enumerate(losses) if not math.isfinite(float(v))), None)
+    if bad is not None:
+        raise DeriveError(f"the loss is not a finite number from step {bad} on (training diverged); "
+                          "try a smaller learning rate", key="--plot")
     if kind == ".png" and shutil.which("pdftoppm") is None:
         raise DeriveError("pdftoppm is not installed; install Debian's package poppler-utils", key="--plot")
     with tempfile.TemporaryDirectory(prefix="derive-plot-") as tmp:

@@ -22,7 +22,7 @@ Vector = tuple[float, ...]
 
 SECTIONS = ("forward", "loss", "backward", "update", "gradcheck", "training")
 BASIC_SECTIONS = SECTIONS[:4]  # the default: one pass forward and back, and one step
-MAX_EPOCHS = 10  # a training table is worked by hand
+MAX_EPOCHS = 5  # a training table is worked by hand, and its columns fit the page
 
 # A worksheet's size, with room to spare: past these a sheet is no longer worked by hand, and
 # the run would take minutes or gigabytes (measured: [200, 200, 1] sheets took over a minute).
