@@ -45,7 +45,9 @@ def quantities(in_givens: dict[str, sp.Expr], parameters: tuple[str, ...], epoch
     ``in_givens`` maps ``loss`` and each ``new_{p}`` to its rule in x, y, W, b, η alone;
     ``printed`` gives a name's LaTeX symbol.
     """
-    out = []
+    out: list[Quantity] = []
+    if not epochs:
+        return out
     for t in range(epochs + 1):
         if t > 0:
             before = tuple(epoch_name(p, t - 1) for p in parameters) if t > 1 else ()

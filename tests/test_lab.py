@@ -125,3 +125,11 @@ def test_the_lab_graph_extends_the_exercise_graph_in_order():
         assert set(q.parents) <= seen, q
         seen.add(q.name)
     assert set(asked_names(spec, spec.data.size)) <= set(g.names)
+
+
+def test_solve_prints_the_lab_answers_and_only_those_asked(capsys):
+    import json
+    assert main(["solve", str(EXAMPLES / "classic-221-gradcheck.toml"), "--json"]) == 0
+    values = json.loads(capsys.readouterr().out)
+    assert values["loss_plus_W1_1_1"].count(".") == 1 and len(values["loss_plus_W1_1_1"].split(".")[1]) == 7
+    assert {"fd_W2_1_2", "relerr_b1_2"} <= set(values) and not any(n.startswith("loss_e") for n in values)
