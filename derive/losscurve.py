@@ -16,7 +16,7 @@ from typing import Sequence
 
 from .errors import DeriveError
 
-WIDTH, HEIGHT = 80.0, 45.0   # the plot area, mm
+WIDTH, HEIGHT = 64.0, 40.0   # the plot area, mm: beside a 3-step table on the page
 MARGIN_LEFT, MARGIN_BOTTOM = 14.0, 9.0
 
 

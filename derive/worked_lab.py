@@ -67,7 +67,9 @@ def _training(spec: Spec, params: Params, data: Data, key: Key) -> dict:
     losses = [key[epochs.epoch_name("loss", t)] for t in range(k + 1)]
     return {"name": "training", "intro": TRAINING_INTRO.format(last=k - 1), "items": items,
             "steps": list(range(k + 1)), "rows": rows, "curve": loss_curve(losses),
-            "box_width": f"{min(34.0, 140.0 / (k + 1) - 3):.1f}"}
+            "box_width": f"{min(34.0, 140.0 / (k + 1) - 3):.1f}",
+            # the heading, intro and note stay on the page of the table (a row: 10.5 mm blank, 6 mm solved)
+            "needspace": {"blank": f"{40 + 10.5 * len(rows):.0f}mm", "solved": f"{40 + 6 * len(rows):.0f}mm"}}
 
 
 SECTIONS = {"gradcheck": _gradcheck, "training": _training}
