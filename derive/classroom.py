@@ -259,10 +259,19 @@ def manifest_json(spec: Spec, roster: Roster, draws: dict[str, Draw], secret: st
         "secret_check": None if spec.is_fixed() else secret_check(secret, spec.fingerprint),
         "engine": engine, "variants": list(variants),
         "students": [{"student_id": s.id, "name": s.name, "seed": str(draws[s.id].seed),  # 64 bits: a string
-                      **({"sheet_code": codes[s.id]} if codes else {})}
+                      **({"sheet_code": codes[s.id]} if codes else {}), **gradient_check_record(spec, draws[s.id])}
                      for s in roster.students],
         "failed_sheets": [f.key for f in failures],
     }, indent=2, ensure_ascii=False) + "\n"
+
+
+def gradient_check_record(spec: Spec, draw: Draw) -> dict:
+    """The ε a student's gradient check uses and the places of its L(θ ± ε), for the manifest ({} without one)."""
+    if not spec.exercise.gradcheck:
+        return {}
+    from .lab import prepare
+    pr = prepare(spec.network, draw.params, draw.data, spec.exercise)
+    return {"gradcheck": {"eps": str(float(pr.eps)), "places": next(iter(pr.places.values()))}}
 
 
 @lru_cache(maxsize=8)

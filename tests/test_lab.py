@@ -133,3 +133,12 @@ def test_solve_prints_the_lab_answers_and_only_those_asked(capsys):
     values = json.loads(capsys.readouterr().out)
     assert values["loss_plus_W1_1_1"].count(".") == 1 and len(values["loss_plus_W1_1_1"].split(".")[1]) == 7
     assert {"fd_W2_1_2", "relerr_b1_2"} <= set(values) and not any(n.startswith("loss_e") for n in values)
+
+
+def test_the_manifest_records_each_students_step_and_places(tmp_path):
+    import json
+    out = _class(tmp_path, EXAMPLES / "random-221-lab.toml", pdf=False)
+    students = json.loads((out / "manifest.json").read_text())["students"]
+    assert [s["gradcheck"] for s in students] == [{"eps": "0.01", "places": 7}] * 3
+    plain = _class(tmp_path, EXAMPLES / "random-221.toml", pdf=False)
+    assert all("gradcheck" not in s for s in json.loads((plain / "manifest.json").read_text())["students"])
