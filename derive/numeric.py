@@ -258,19 +258,25 @@ def _compound(expr: sp.Expr, args: tuple[Callable, ...]) -> Callable:
 _SHARED = 4
 """A part of a rule that reads this many symbols or more is remembered by their values: a rule
 written out in the givens (derive.lab's L(θ ± ε) and training steps) meets the same forward
-pass in every term, which is then computed once (measured: the key of a 2-2-1 sheet with a
-gradient check and 3 training steps took 40 ms a student without this; see bench_lab.py)."""
+pass in every term, which is then computed once (measured: the key of random-221-lab.toml, a
+2-2-1 sheet with a gradient check and 3 training steps, took 229 exp and ln a student without
+this, 41 with it, the plain 2-2-1 key 5 either way; seconds: benchmarks/bench_lab.py)."""
 
 
-def _remembered(node: Callable, free: tuple[str, ...], most: int = 256) -> Callable:
-    """``node``, with its last ``most`` values kept by the values of the symbols it reads."""
+_KEPT = 8
+"""Values kept a part (:func:`_remembered`): 8 or 10⁹ made no difference to the count above."""
+
+
+def _remembered(node: Callable, free: tuple[str, ...]) -> Callable:
+    """``node``, with up to :data:`_KEPT` values kept by the values of the symbols it reads (one
+    student's key meets each within a few calls; a few entries a part keep a class's memory flat)."""
     values: dict = {}
 
     def remembered(env):
         k = tuple(part for n in free for part in env[n].as_integer_ratio())  # ints hash fast, Fractions don't
         v = values.get(k)
         if v is None:
-            if len(values) >= most:
+            if len(values) >= _KEPT:
                 values.clear()
             v = values[k] = node(env)
         return v
