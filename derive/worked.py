@@ -23,8 +23,7 @@ from .numeric import Key, given_values, show
 from .sheetcode import printed_code
 from .spec import Data, Params, Spec, Student
 from .symbolic import Graph, build_graph, derive_network
-
-LAB_SECTIONS = ("gradcheck", "training")  # derive.lab's; their context comes from derive.worked_lab
+from .lab import LAB_SECTIONS  # their context comes from derive.worked_lab
 
 class _NumberPrinter(TeacherPrinter):
     """Prints chosen symbols as numbers (negative ones in parentheses), · between factors.
