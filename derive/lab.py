@@ -43,10 +43,6 @@ class Lab:
         return bool(self.checked or self.epochs)
 
 
-def _printed(name: str) -> str:
-    return symbol_latex(name)
-
-
 @lru_cache(maxsize=64)
 def in_givens(graph: Graph) -> Mapping[str, sp.Expr]:
     """Every quantity of the graph written in its givens alone (x, y, W, b, η), by name (cached)."""
@@ -63,8 +59,8 @@ def lab_graph(net: Network, samples: int, lab: Lab) -> Graph:
     if not lab:
         return base
     full = in_givens(base)
-    extra = gradcheck.quantities(full["loss"], lab.checked, lab.decimals, _printed)
-    extra += epochs.quantities(full, parameter_names(net), lab.epochs, _printed)
+    extra = gradcheck.quantities(full["loss"], lab.checked, lab.decimals, symbol_latex)
+    extra += epochs.quantities(full, parameter_names(net), lab.epochs, symbol_latex)
     quantities = base.quantities + tuple(extra)
     given = base.given + ((gradcheck.EPSILON,) if lab.checked else ())
     return Graph(net, samples, quantities, given, MappingProxyType({q.name: k for k, q in enumerate(quantities)}))

@@ -1,7 +1,6 @@
 """The gradient check on the sheet: the estimate recomputed from the *printed* L(θ ± ε), by hand in
 Decimal arithmetic, agrees with backprop computed independently (tests/oracle.py: hand NumPy and
 PyTorch), at the sheet's precision; ε and the places of L(θ ± ε) are the largest and fewest that do."""
-from dataclasses import replace
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 from pathlib import Path

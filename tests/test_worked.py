@@ -61,7 +61,6 @@ def mismatches(items, decimals: int, where: str) -> tuple[list[str], int]:
 
 def shipped_contexts(path: Path):
     spec = load_spec(path)
-    ex = spec.exercise
     for sid in (["fixed"] if spec.is_fixed() else STUDENTS):
         draw = draw_student(spec, student_seed("demo", sid))
         k = exercise_key(spec, draw.params, draw.data)  # the class's key: lab sections too
