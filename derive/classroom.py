@@ -25,7 +25,8 @@ from . import __version__
 from .answers import answers_form_md, answers_template_csv
 from .worked import sheet_context
 from .errors import AnswersError, OutputError, RosterError
-from .numeric import Key, key as exercise_key
+from .lab import exercise_key, exercise_problem
+from .numeric import Key
 from .symbolic import build_graph
 from .randomize import DRAW_RULES, Draw, draw_class, draw_student
 from .secret import matches, secret_check, student_seed
@@ -260,10 +261,19 @@ def manifest_json(spec: Spec, roster: Roster, draws: dict[str, Draw], secret: st
         "secret_check": None if spec.is_fixed() else secret_check(secret, spec.fingerprint),
         "engine": engine, "variants": list(variants),
         "students": [{"student_id": s.id, "name": s.name, "seed": str(draws[s.id].seed),  # 64 bits: a string
-                      **({"sheet_code": codes[s.id]} if codes else {})}
+                      **({"sheet_code": codes[s.id]} if codes else {}), **gradient_check_record(spec, draws[s.id])}
                      for s in roster.students],
         "failed_sheets": [f.key for f in failures],
     }, indent=2, ensure_ascii=False) + "\n"
+
+
+def gradient_check_record(spec: Spec, draw: Draw) -> dict:
+    """The ε a student's gradient check uses and the places of its L(θ ± ε), for the manifest ({} without one)."""
+    if not spec.exercise.gradcheck:
+        return {}
+    from .lab import prepare
+    pr = prepare(spec.network, draw.params, draw.data, spec.exercise)
+    return {"gradcheck": {"eps": str(float(pr.eps)), "places": next(iter(pr.places.values()))}}
 
 
 @lru_cache(maxsize=8)
@@ -273,12 +283,8 @@ def _environment(templates: Path | None):
 
 
 def draw_key(spec: Spec, draw: Draw) -> Key:
-    """A student's answer key: the rounded chain of their exercise."""
-    ex = spec.exercise
-    if spec.trace is not None:
-        from .trace import spec_key
-        return spec_key(spec, draw.params)
-    return exercise_key(spec.network, draw.params, draw.data, ex.learning_rate, ex.decimals, ex.rounding)
+    """A student's answer key: the rounded chain of their exercise (its lab sections too, or a trace's)."""
+    return exercise_key(spec, draw.params, draw.data)
 
 
 def _sheets(spec: Spec, student, draw: Draw, variants, templates, engine, fonts=(), code=None):
@@ -657,13 +663,9 @@ def grade_class(spec: Spec, roster: Roster, answers_path: str | Path, out: str |
 
 
 def problem_of(spec: Spec, draw: Draw):
-    """A student's :class:`derive.grade.Problem`: their network exercise, or their trace's values."""
-    ex = spec.exercise
-    if spec.trace is not None:
-        from .trace import spec_trace, trace_problem
-        return trace_problem(spec_trace(spec), draw.params, ex.decimals, ex.rounding)
-    from .grade import Problem
-    return Problem.of(spec.network, draw.params, draw.data, ex.learning_rate, ex.decimals, ex.rounding)
+    """A student's :class:`derive.grade.Problem`: their network exercise (lab sections too), or
+    their trace's values."""
+    return exercise_problem(spec, draw.params, draw.data)
 
 
 def _feedback_pdfs(staging: Path, spec: Spec, graded, marking, templates, engine) -> tuple[tuple, tuple]:

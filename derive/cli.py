@@ -49,6 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--lr", type=float, help="learning rate (default: [exercise].learning_rate)")
     t.add_argument("--seed", type=int, default=0, help="draws the start when [params] is incomplete")
     t.add_argument("--json", action="store_true")
+    t.add_argument("--plot", metavar="FILE", help="draw the loss curve into FILE.pdf or FILE.png (TeX)")
 
     from .cli_class import add_class_commands  # worksheets, grade, verify
     add_class_commands(sub)
@@ -156,16 +157,13 @@ def _formulas_text(spec: Spec, d) -> str:
 # --- solve, check, train -----------------------------------------------------------
 
 def cmd_solve(args) -> int:
-    from .numeric import key
+    from dataclasses import replace
+    from .lab import exercise_key  # the lab sections' answers too (gradient check, training steps)
     spec = read_spec(args)
     params, data = params_and_data(spec, args)
-    ex = spec.exercise
-    rounding = "exact" if args.exact else ex.rounding
-    if spec.trace is not None:
-        from .trace import spec_key
-        k = spec_key(spec, params, rounding)
-    else:
-        k = key(spec.network, params, data, ex.learning_rate, ex.decimals, rounding)
+    if args.exact:
+        spec = replace(spec, exercise=replace(spec.exercise, rounding="exact"))
+    k = exercise_key(spec, params, data)
     values = ({n: float(v) for n, v in k.unrounded.items()} if args.exact
               else {n: k.printed(n) for n in k.values})
     if args.json:
@@ -219,6 +217,9 @@ def cmd_train(args) -> int:
     if args.epochs < 1 or lr <= 0:
         raise DeriveError("expected --epochs ≥ 1 and --lr > 0", key="arguments")
     run = train(spec.network, params, spec.data, lr, args.epochs)
+    if args.plot:
+        from .losscurve import write_plot
+        write_plot(run.losses, args.plot)
     if args.json:
         print(json.dumps({"losses": list(run.losses), "predictions": [list(p) for p in run.predictions],
                           "converged": run.converged, "diagnosis": run.diagnosis}))

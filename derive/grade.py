@@ -390,15 +390,15 @@ class _Grading:
         if isinstance(a.value, Unparseable):
             return self._make(name, Status.UNPARSEABLE,
                               f"could not read {a.given.strip()!r} as a number ({a.value.reason})")
-        key = self.pr.key[name]
-        if self.tol.accepts(float(a.number), float(key)):
+        key, tol = self.pr.key[name], self._tolerance(name)
+        if tol.accepts(float(a.number), float(key)):
             return self._make(name, Status.CORRECT, "correct")
         if self._right_to_places_typed(a.number, key):
             return self._make(name, Status.CORRECT, "correct", note=FEWER_DECIMALS)
         refusal = ""
         for parents, rule in self._routes(name):
-            r = self._reevaluate(rule)
-            if r is None or not self.tol.accepts(float(a.number), float(r)):
+            r = self._reevaluate(rule, places=self._places(name))
+            if r is None or not tol.accepts(float(a.number), float(r)):
                 continue
             refusal = self._no_follow_through(name, parents, rule, r)
             if not refusal:
@@ -421,10 +421,21 @@ class _Grading:
                 rule = q.stable
             yield parents, rule
 
-    def _reevaluate(self, rule, env: Mapping[str, Fraction] | None = None) -> Decimal | None:
+    def _places(self, name: str) -> int:
+        """The places an answer is printed to: the sheet's, or more where the key prints more
+        (a gradient check's L(θ ± ε))."""
+        return max(-self.pr.key[name].as_tuple().exponent, self.pr.decimals)
+
+    def _tolerance(self, name: str) -> "Tolerance":
+        """The marking's tolerance, in an answer's own last place where it has more places than the sheet's."""
+        places = self._places(name)
+        return Tolerance.by_decimals(places) if self.tol.mode == "decimals" and places > self.tol.digits else self.tol
+
+    def _reevaluate(self, rule, env: Mapping[str, Fraction] | None = None,
+                    places: int | None = None) -> Decimal | None:
         """A rule on the student's own values (the key's where none was asked), rounded as the sheet says."""
         try:
-            return _printed(evaluate_exact(rule, self.own if env is None else env), self.pr.decimals)
+            return _printed(evaluate_exact(rule, self.own if env is None else env), places or self.pr.decimals)
         except Undefined:
             return None
 
@@ -492,7 +503,8 @@ class _Grading:
         worth = m.points.of(name)
         value = float(a.number) if a.number is not None else None
         if r is None and self.pr.graph[name].parents:
-            r = next((v for _, rule in self._routes(name) if (v := self._reevaluate(rule)) is not None), None)
+            r = next((v for _, rule in self._routes(name)
+                      if (v := self._reevaluate(rule, places=self._places(name))) is not None), None)
         return AnswerResult(name, a.given, value, self.pr.key[name], r, status, mistake, message, note,
                             share * worth, worth)
 
@@ -669,8 +681,7 @@ def _name_problem(name: str, expected: set[str] | None) -> str:
     """Why a column or row name is not gradable ('' when it is)."""
     if not name:
         return "has no answer name"
-    if answer_names.parse(name) is None and not (expected is not None and name in expected):
-        # (a name the sheet asks for is one: a computation-graph trace's v1, grad_w are outside the grammar)
+    if answer_names.parse(name) is None and name not in (expected or ()):  # a trace's v1, grad_w; the lab's (derive.lab)
         return f"{name!r} is not an answer name" + did_you_mean(name, expected or ())
     if expected is not None and name not in expected:
         return f"{name!r} is not asked on this sheet"

@@ -64,6 +64,8 @@ def symbol_latex(name: str, layers: tuple[int, ...] = (), notation: Notation = D
         return n.symbol(m[1], None, "" if single else m[2], sample=m[3])
     if m := _PARAMETER.fullmatch(name):
         return _parameter(n, m[1], int(m[2]), tuple(int(i) for i in m.groups()[2:] if i))
+    if (lab := _lab_symbol(name, n)) is not None:
+        return lab
     p = names.parse(name)
     if p is None:
         return None
@@ -86,6 +88,25 @@ def _parameter(n: Notation, head: str, layer: int, index: tuple[int, ...], extra
     if head == "W":
         return n.weight(layer, index[0], index[1], extra)
     return n.symbol("b", layer, str(index[0]), extra)
+
+
+_CHECKED = re.compile(r"(loss_plus|loss_minus|fd|relerr)_((?:W|b)\d+_\d+(?:_\d+)?)")
+_EPOCH = re.compile(r"(loss|(?:W|b)\d+_\d+(?:_\d+)?)_e(\d+)")
+
+
+def _lab_symbol(name: str, notation: Notation = DEFAULT) -> str | None:
+    """The gradient check's and the training table's symbols: L(θ+ε), ΔL/Δθ, L_t, θ_t; ε."""
+    if name == "eps":
+        return r"\varepsilon"
+    if m := _CHECKED.fullmatch(name):
+        theta = symbol_latex(m[2], (), notation)
+        return {"loss_plus": rf"L\bigl({theta} + \varepsilon\bigr)",
+                "loss_minus": rf"L\bigl({theta} - \varepsilon\bigr)",
+                "fd": rf"\frac{{\Delta L}}{{\Delta {theta}}}",
+                "relerr": rf"\operatorname{{relerr}}\bigl({theta}\bigr)"}[m[1]]
+    if m := _EPOCH.fullmatch(name):
+        return f"L_{{{m[2]}}}" if m[1] == "loss" else rf"{symbol_latex(m[1], (), notation)}\big|_{{t={m[2]}}}"
+    return None
 
 
 def latex(expr, layers: tuple[int, ...] = (), notation: Notation = DEFAULT) -> str:

@@ -57,7 +57,7 @@ def _unit(q: Quantity, kind: str, layer: int | None = None, index: int | None = 
 def _hidden_local(g: Graph, q: Quantity) -> tuple[sp.Expr, sp.Symbol, sp.Symbol] | None:
     """(g′ as written in the rule, z, a) of a hidden δ; None for other quantities."""
     p = names.parse(q.name)
-    if p is None:  # a computation-graph trace's node: no network, no δ
+    if p is None:  # a trace's node, a lab quantity (derive.lab): no δ
         return None
     if p.kind != "delta" or p.layer == g.network.depth:
         return None
@@ -243,7 +243,7 @@ def wrong_rules(graph: Graph, name: str) -> tuple[tuple[str, sp.Expr], ...]:
     """(mistake key, wrong rule) for every rewrite that changes this quantity's rule."""
     q = graph[name]
     out = []
-    if names.parse(name) is None:  # a computation-graph trace's node: the catalogue is about networks
+    if names.parse(name) is None:  # a trace's node, a gradient check's or training step's quantity: the catalogue is about networks
         return ()
     for m in MISTAKES.values():
         if m.rewrite is None:

@@ -94,6 +94,8 @@ SECTION_KINDS = {
     "vanishing": ("delta",),  # δ layer by layer; "backward" then asks for the gradients
     "backward": ("delta", "dW", "db"),
     "update": ("new_W", "new_b"),
+    "gradcheck": (),  # names of their own: derive.lab.section_names
+    "training": (),
 }
 
 

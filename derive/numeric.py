@@ -18,6 +18,7 @@ and the grader all round through :func:`quantize` or :func:`round_half_up`.
 from __future__ import annotations
 
 import decimal
+import functools
 import math
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Context, Decimal
@@ -213,7 +214,7 @@ def _logsumexp(*vs: Fraction) -> Fraction:
 
 
 _EXACT_FUNCTIONS: dict[type, Callable] = {
-    sp.exp: _exp, sp.log: _ln, sp.tanh: _tanh, sp.Abs: abs, sp.sign: _sign,
+    sp.exp: _exp, sp.log: _ln, sp.tanh: _tanh, sp.Abs: abs, sp.sign: _sign, sp.Max: max,
     fn.sigmoid: _sigmoid,
     fn.relu: lambda z: z if z > 0 else Fraction(0),
     fn.step: lambda z: Fraction(1 if z > 0 else 0),
@@ -243,7 +244,12 @@ def exact_rule(expr: sp.Expr) -> Callable[[Mapping[str, Fraction]], Fraction]:
     if expr.is_Number:
         c = Fraction(Decimal(str(expr)))
         return lambda env: c
-    args = tuple(exact_rule(a) for a in expr.args)
+    node = _compound(expr, tuple(exact_rule(a) for a in expr.args))
+    free = tuple(sorted(s.name for s in expr.free_symbols))
+    return node if len(free) < _SHARED else _remembered(node, free)
+
+
+def _compound(expr: sp.Expr, args: tuple[Callable, ...]) -> Callable:
     if expr.is_Add:
         return lambda env: sum(f(env) for f in args)
     if expr.is_Mul:
@@ -255,6 +261,34 @@ def exact_rule(expr: sp.Expr) -> Callable[[Mapping[str, Fraction]], Fraction]:
         return lambda env: _sqrt(args[0](env))
     f = _EXACT_FUNCTIONS[expr.func]
     return lambda env: f(*(a(env) for a in args))
+
+
+_SHARED = 4
+"""A part of a rule that reads this many symbols or more is remembered by their values: a rule
+written out in the givens (derive.lab's L(θ ± ε) and training steps) meets the same forward
+pass in every term, which is then computed once (measured: the key of random-221-lab.toml, a
+2-2-1 sheet with a gradient check and 3 training steps, took 229 exp and ln a student without
+this, 41 with it, the plain 2-2-1 key 5 either way; seconds: benchmarks/bench_lab.py)."""
+
+
+_KEPT = 8
+"""Values kept a part (:func:`_remembered`): 8 or 10⁹ made no difference to the count above."""
+
+
+def _remembered(node: Callable, free: tuple[str, ...]) -> Callable:
+    """``node``, with up to :data:`_KEPT` values kept by the values of the symbols it reads (one
+    student's key meets each within a few calls; a few entries a part keep a class's memory flat)."""
+    values: dict = {}
+
+    def remembered(env):
+        k = tuple(part for n in free for part in env[n].as_integer_ratio())  # ints hash fast, Fractions don't
+        v = values.get(k)
+        if v is None:
+            if len(values) >= _KEPT:
+                values.clear()
+            v = values[k] = node(env)
+        return v
+    return remembered
 
 
 def evaluate_exact(rule: sp.Expr, env: Mapping[str, Fraction]) -> Fraction:
@@ -311,15 +345,20 @@ def value_of(graph: Graph, name: str, env: Mapping[str, Fraction]) -> Fraction:
 
 
 def rounded_chain(graph: Graph, givens: Mapping[str, Fraction], decimals: int,
-                  rounding: str = "carry") -> Key:
-    """Evaluate the graph exactly, carrying printed values (``carry``) or full precision (``exact``)."""
+                  rounding: str = "carry", places: Mapping[str, int] | None = None) -> Key:
+    """Evaluate the graph exactly, carrying printed values (``carry``) or full precision (``exact``).
+
+    ``places``: answers printed to more places than ``decimals`` (a gradient check's L(θ±ε)).
+    """
     env = dict(givens)
     printed, unrounded = {}, {}
+    places = places or {}
     for q in graph.quantities:
         v = value_of(graph, q.name, env)
+        d = places.get(q.name, decimals)
         unrounded[q.name] = v
-        printed[q.name] = round_half_up(v, decimals)
-        env[q.name] = rounded(v, decimals) if rounding == "carry" else v
+        printed[q.name] = round_half_up(v, d)
+        env[q.name] = rounded(v, d) if rounding == "carry" else v
     return Key(MappingProxyType(printed), MappingProxyType(unrounded), decimals, rounding)
 
 
@@ -414,7 +453,8 @@ def near_kinks(net: Network, params: Params, data: Data, margin: float = 1e-2) -
 # --- the float route rule by rule: for rules rewritten on the fly -----------------------
 
 _ARRAY_FUNCTIONS: dict[str, Callable] = {
-    "exp": np.exp, "log": np.log, "tanh": np.tanh, "Abs": np.abs, "sign": np.sign, **fn.NUMPY_FUNCTIONS}
+    "exp": np.exp, "log": np.log, "tanh": np.tanh, "Abs": np.abs, "sign": np.sign,
+    "Max": lambda *a: functools.reduce(np.maximum, a), **fn.NUMPY_FUNCTIONS}
 """SymPy function name → the NumPy function lambdify maps it to (the same stable forms)."""
 
 

@@ -27,7 +27,7 @@ from jinja2.sandbox import SandboxedEnvironment, SecurityError
 
 from derive.errors import TemplateError
 from derive.notation import DEFAULT as DEFAULT_NOTATION
-from derive.numeric import format_number, quantize
+from derive.numeric import format_number, quantize, show
 from derive.sheetcode import qr_picture
 
 # LaTeX-safe Jinja delimiters: none of them can occur in ordinary LaTeX.
@@ -157,7 +157,12 @@ def _located(e: jinja2.TemplateError) -> TemplateError:
 
 @jinja2.pass_context
 def _num(ctx, value: float, decimals: int | None = None) -> str:
-    """An answer as the sheet prints it: rounded by the one rounding function."""
+    """An answer as the sheet prints it: rounded by the one rounding function.
+
+    A key's value (a Decimal) is already rounded, to its own places: L(θ ± ε) has more than the sheet's.
+    """
+    if decimals is None and isinstance(value, Decimal):
+        return show(value)
     return format_number(value, ctx["decimals"] if decimals is None else decimals)
 
 

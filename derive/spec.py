@@ -23,10 +23,12 @@ from .points import Points, parse_points
 Matrix = tuple[tuple[float, ...], ...]
 Vector = tuple[float, ...]
 
-SECTIONS = ("forward", "loss", "vanishing", "backward", "update")
+SECTIONS = ("forward", "loss", "vanishing", "backward", "update", "gradcheck", "training")
 DEFAULT_SECTIONS = ("forward", "loss", "backward", "update")  # a spec that names none
+BASIC_SECTIONS = DEFAULT_SECTIONS  # one pass forward and back, and one step (the lab's name for it)
 SHOW_MODES = ("all", "recipe", "none")  # what a blank sheet prints: every formula, the recipe, none
 MAX_WORKING_MM = 100  # room for working under each row of boxes, at most (a page is 297 mm)
+MAX_EPOCHS = 5  # a training table is worked by hand, and its columns fit the page
 GRAPH_SECTIONS = ("graph",)  # a [graph] spec's: the computation-graph trace (derive/trace.py)
 
 # A worksheet's size, with room to spare: past these a sheet is no longer worked by hand, and
@@ -131,6 +133,8 @@ class Exercise:
     points: Points = Points()  # what each answer is worth (derive.points)
     show: str = "all"      # the blank sheet's formulas: "all", "recipe" (section intros only), "none"
     working: float = 0.0   # mm of room for working under each row of answer boxes
+    gradcheck: tuple[str, ...] = ()  # parameters whose gradient is checked by central differences
+    epochs: int = 0                  # steps of the training table
 
 
 @dataclass(frozen=True)
@@ -393,7 +397,8 @@ def _fixed(r: _Reader, t: dict, net: Network) -> dict:
 
 def _exercise(r: _Reader, t: dict, allowed: tuple[str, ...] = SECTIONS, net: Network | None = None,
               samples: int = 1) -> Exercise:
-    r.check_keys("exercise", t, ("sections", "learning_rate", "decimals", "rounding", "points", "show", "working"))
+    r.check_keys("exercise", t, ("sections", "learning_rate", "decimals", "rounding", "points", "show", "working",
+                                    "gradcheck", "epochs"))
     sections = t.get("sections", list(DEFAULT_SECTIONS if allowed == SECTIONS else allowed))
     if not isinstance(sections, list) or not sections:
         raise r.fail("exercise", "sections", f"expected a list from {', '.join(allowed)}; got {_short(sections)}")
@@ -415,7 +420,8 @@ def _exercise(r: _Reader, t: dict, allowed: tuple[str, ...] = SECTIONS, net: Net
     chosen = tuple(s for s in allowed if s in sections)
     show, working = _scaffolding(r, t)
     return Exercise(chosen, lr, decimals, rounding, points=_points(r, t, net, samples, chosen),
-                    show=show, working=working)
+                    show=show, working=working, gradcheck=_gradcheck(r, t, net, chosen),
+                    epochs=_epochs(r, t, chosen))
 
 
 def _points(r: _Reader, t: dict, net: Network | None, samples: int, sections: tuple[str, ...]) -> Points:
@@ -453,6 +459,50 @@ def _check_chain(r: _Reader, net: Network, ex: Exercise, data: Data) -> None:
                      f"the input (e.g. layers = [1, 1, 1, 1, 1, 1]); got layers = {list(net.layers)}")
     if data.size != 1:
         raise r.fail("exercise", "sections", f'"vanishing" follows one example; got {data.size} in [data]')
+
+
+def parameter_names(net: Network) -> tuple[str, ...]:
+    """Every weight's and bias's name, layer by layer: W1_1_1, …, b1_1, …"""
+    out = []
+    for l in range(1, net.depth + 1):
+        out += [f"W{l}_{j}_{i}" for j in range(1, net.layers[l] + 1) for i in range(1, net.layers[l - 1] + 1)]
+        out += [f"b{l}_{j}" for j in range(1, net.layers[l] + 1)] if net.bias else []
+    return tuple(out)
+
+
+def _gradcheck(r: _Reader, t: dict, net: Network, sections: tuple[str, ...]) -> tuple[str, ...]:
+    """[exercise].gradcheck: the parameters whose gradient the sheet checks (with "gradcheck")."""
+    if "gradcheck" not in sections:
+        if "gradcheck" in t:
+            raise r.fail("exercise", "gradcheck", 'set, but sections has no "gradcheck"; add it or remove this key')
+        return ()
+    valid = parameter_names(net)
+    value = t.get("gradcheck")
+    if value is None:
+        raise r.fail("exercise", "gradcheck", f"missing; expected a list of parameters from {', '.join(valid)}")
+    if not isinstance(value, list) or not value:
+        raise r.fail("exercise", "gradcheck", f"expected a list of parameters from {', '.join(valid)}; "
+                     f"got {_short(value)}")
+    for i, p in enumerate(value):
+        if p not in valid:
+            raise r.fail("exercise", "gradcheck", expected_one_of(p, valid), f"[{i}]")
+    if len(set(value)) != len(value):
+        raise r.fail("exercise", "gradcheck", f"expected each parameter once; got {_short(value)}")
+    if "backward" not in sections:
+        raise r.fail("exercise", "sections", 'a gradient check compares with the backward pass; add "backward"')
+    return tuple(p for p in valid if p in value)
+
+
+def _epochs(r: _Reader, t: dict, sections: tuple[str, ...]) -> int:
+    """[exercise].epochs: the training table's steps (3 by default, with "training")."""
+    if "training" not in sections:
+        if "epochs" in t:
+            raise r.fail("exercise", "epochs", 'set, but sections has no "training"; add it or remove this key')
+        return 0
+    k = t.get("epochs", 3)
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_EPOCHS:
+        raise r.fail("exercise", "epochs", f"expected a whole number from 1 to {MAX_EPOCHS}; got {_short(k)}")
+    return k
 
 
 def _grid(r: _Reader, key: str, t: Any) -> Grid:

@@ -24,6 +24,7 @@ from .numeric import Key, given_values, show
 from .sheetcode import printed_code
 from .spec import Data, Params, Spec, Student
 from .symbolic import Graph, build_graph, derive_network
+from .lab import LAB_SECTIONS  # their context comes from derive.worked_lab
 
 class _NumberPrinter(TeacherPrinter):
     """Prints chosen symbols as numbers (negative ones in parentheses), · between factors.
@@ -163,6 +164,10 @@ def sheet_context(spec: Spec, student: Student, params: Params, data: Data, key:
     given = given_values(graph, params, data, ex.learning_rate)
     sections, placed = [], set()
     for section in ex.sections:
+        if section in LAB_SECTIONS:  # the gradient check and the training table: derive.worked_lab
+            from .worked_lab import lab_section
+            sections.append(lab_section(spec, section, params, data, key))
+            continue
         # each answer in the first section that asks for it: a batch's per-example losses are
         # the forward pass's, and the loss section then asks only for their mean
         asked = [n for n in names.in_sections(list(graph.names), (section,)) if n not in placed]
