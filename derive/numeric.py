@@ -268,7 +268,7 @@ _SHARED = 4
 written out in the givens (derive.lab's L(θ ± ε) and training steps) meets the same forward
 pass in every term, which is then computed once (measured: the key of random-221-lab.toml, a
 2-2-1 sheet with a gradient check and 3 training steps, took 229 exp and ln a student without
-this, 41 with it, the plain 2-2-1 key 5 either way; seconds: benchmarks/bench_lab.py)."""
+this, 41 with it, the plain 2-2-1 key 5 either way; seconds: benchmarks/bench_sections.py)."""
 
 
 _KEPT = 8

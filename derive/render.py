@@ -60,7 +60,8 @@ def make_environment(templates_dir: Path | None = None) -> jinja2.Environment:
         trim_blocks=True, lstrip_blocks=True,
         autoescape=False, keep_trailing_newline=True)
     env.filters.update(e=escape_latex, tex=escape_latex, num=_num,
-                       given=format_given, exact=format_exact, pdfstring=pdf_string)
+                       given=format_given, exact=format_exact, pdfstring=pdf_string,
+                       digest=digest)
     return env
 
 
@@ -200,6 +201,15 @@ _SPECIALS = {
 # Doubled, these form ligatures (–, ”, „); a zero kern keeps them apart in
 # pdflatex and in LuaTeX, where an empty group does not.
 _LIGATURE_PAIRS = {"-", "'", ","}
+
+
+def digest(text: str) -> str:
+    """A short name for a piece of TeX (12 hex digits of its SHA-256): ``\\dvonce`` in
+    preamble.tex typesets a drawing once per TeX run and reuses it wherever the same name comes
+    again (a class's sheets of one fixed trace draw the same graph: measured, TikZ's nodes cost
+    a trace sheet about 100 ms each time)."""
+    import hashlib
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
 
 
 def pdf_string(text: str) -> str:

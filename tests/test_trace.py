@@ -425,3 +425,20 @@ def test_graph_sheets_compile_and_the_blank_shows_no_answer(which, tmp_path, cap
     key_values = (out / "answer-key.csv").read_text(encoding="utf-8-sig").splitlines()[2].split(",")[2:]
     shown = solved.replace("\u2212", "-")
     assert all(v.lstrip("-") in shown for v in key_values)
+
+
+def test_a_fixed_traces_drawing_is_typeset_once_per_tex_run(tmp_path):
+    # TikZ's nodes cost a trace sheet ~100 ms (measured): sheets that draw the same graph name the
+    # same \dvonce box, so a batch typesets it once; a drawn trace's sheets each keep their own
+    roster = tmp_path / "r.csv"
+    roster.write_text("student_id,name\ns1,A\ns2,B\n", encoding="utf-8")
+    names = {}
+    for spec in ("graph-sigmoid", "graph-shared-random"):
+        out = tmp_path / spec
+        assert main(["worksheets", str(ROOT / "worksheets" / f"{spec}.toml"), "--roster", str(roster),
+                     "--out", str(out), "--secret", "once-test-secret", "--weak-secret", "--no-pdf"]) == 0
+        names[spec] = [re.findall(r"\\dvonce\{([0-9a-f]{12})\}", (out / "students" / s / "solved.tex")
+                                  .read_text(encoding="utf-8")) for s in ("s1", "s2")]
+        assert all(len(n) == 1 for n in names[spec]), names
+    assert names["graph-sigmoid"][0] == names["graph-sigmoid"][1]
+    assert names["graph-shared-random"][0] != names["graph-shared-random"][1]
