@@ -654,26 +654,17 @@ def _edge(source: str, target: str, place: dict) -> str:
 def trace_context(spec, student, values: Values, key, engine: str = "pdflatex", fonts: tuple | None = None,
                   sheet_code: str | None = None) -> dict:
     """The context of one student's trace sheet (both variants): sections of worked lines and the drawing."""
-    from .fonts import fallback_for, preamble_fonts
     from .numeric import show
-    from .sheetcode import printed_code
-    from .worked import given_number, spec_texts, variant_code, worked_line
-    trace, ex = spec_trace(spec), spec.exercise
+    from .worked import given_number, header_context, worked_line
+    trace = spec_trace(spec)
     given = values.as_dict()
     groups = trace.section_names()
     sections = [{"name": name, "intro": SECTION_INTROS[name],
                  "items": [worked_line(trace.graph, n, key, given) for n in groups[name]]} for name in groups]
     place = layout(trace)
-    if engine == "lualatex" and fonts is None:
-        fonts = fallback_for([student.name, student.id, *spec_texts(spec)])
     return {
-        "engine": engine, "variant": "blank",
-        "fallback_fonts": preamble_fonts(fonts or ()), "fallback_fonts_bold": preamble_fonts(fonts or (), bold=True),
-        "title": spec.title, "course": spec.course, "date": spec.date, "instructions": spec.instructions,
-        "student": {"id": student.id, "name": student.name},
-        "variant_code": variant_code(spec, student.id),
-        "sheet_code": sheet_code, "sheet_code_printed": printed_code(sheet_code) if sheet_code else None,
-        "decimals": ex.decimals, "rounding": ex.rounding, "learning_rate": None,
+        **header_context(spec, student, engine, fonts, sheet_code),
+        "learning_rate": None,
         "trace": {
             "expression": expression_latex(trace),
             "inputs": [{"name": s, "latex": sp.latex(_sym(s)), "value": given_number(given[s]),

@@ -149,6 +149,26 @@ def spec_texts(spec: Spec) -> list[str]:
     return [spec.title, spec.course, spec.date, spec.instructions]
 
 
+def header_context(spec: Spec, student: Student, engine: str = "pdflatex", fonts: tuple | None = None,
+                   sheet_code: str | None = None) -> dict:
+    """The part of a sheet's context every kind of sheet has (a network's, a trace's): the engine
+    and fonts, the header's words, the student, the codes, and the rounding and scaffolding."""
+    ex = spec.exercise
+    if engine == "lualatex" and fonts is None:
+        fonts = fallback_for([student.name, student.id, *spec_texts(spec)])
+    return {
+        "engine": engine, "variant": "blank",
+        "fallback_fonts": preamble_fonts(fonts or ()), "fallback_fonts_bold": preamble_fonts(fonts or (), bold=True),
+        "title": spec.title, "course": spec.course, "date": spec.date, "instructions": spec.instructions,
+        "student": {"id": student.id, "name": student.name},
+        "variant_code": variant_code(spec, student.id),
+        "sheet_code": sheet_code, "sheet_code_printed": printed_code(sheet_code) if sheet_code else None,
+        "decimals": ex.decimals,
+        "rounding": ex.rounding,  # the sentence is text.tex's: rounding.carry or rounding.exact
+        "show": ex.show, "working": f"{ex.working:.2f}",  # the blank sheet's scaffolding: formulas, mm of room
+    }
+
+
 def sheet_context(spec: Spec, student: Student, params: Params, data: Data, key: Key,
                   engine: str = "pdflatex", fonts: tuple | None = None, sheet_code: str | None = None) -> dict:
     """The context of one student's sheet (both variants: the template picks).
@@ -177,18 +197,8 @@ def sheet_context(spec: Spec, student: Student, params: Params, data: Data, key:
                          **(vanishing.section_extra(key, net.depth) if section == "vanishing" else {})})
     _number_boxes(sections, spec.notation)
     as_list = lambda m: [list(r) for r in m]
-    if engine == "lualatex" and fonts is None:
-        fonts = fallback_for([student.name, student.id, *spec_texts(spec)])
     return {
-        "engine": engine, "variant": "blank",
-        "fallback_fonts": preamble_fonts(fonts or ()), "fallback_fonts_bold": preamble_fonts(fonts or (), bold=True),
-        "title": spec.title, "course": spec.course, "date": spec.date, "instructions": spec.instructions,
-        "student": {"id": student.id, "name": student.name},
-        "variant_code": variant_code(spec, student.id),
-        "sheet_code": sheet_code, "sheet_code_printed": printed_code(sheet_code) if sheet_code else None,
-        "decimals": ex.decimals,
-        "rounding": ex.rounding,  # the sentence is text.tex's: rounding.carry or rounding.exact
-        "show": ex.show, "working": f"{ex.working:.2f}",  # the blank sheet's scaffolding: formulas, mm of room
+        **header_context(spec, student, engine, fonts, sheet_code),
         "learning_rate": ex.learning_rate,
         "network": {
             "layers": list(net.layers), "depth": net.depth, "bias": net.bias,
