@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import require
 from derive.cli import main
 from test_gradebooks import oracle_answers
 
@@ -219,3 +220,22 @@ def test_cli_errors_are_one_line_exit_2(built, capsys, tmp_path, extra, words):
     err = capsys.readouterr().err.strip()
     assert words in err and "\n" not in err and err.startswith("derive: ")
     assert not (tmp_path / "a.zip").exists()
+
+
+def test_run_autograder_grades_a_filled_pdf_sheet(tmp_path):
+    # the route a student on Gradescope takes with the fillable sheet: type into blank.pdf, upload it
+    import fillpdf
+    require("pdflatex")
+    cls, roster = fillpdf.build(tmp_path)
+    spec = fillpdf.SPEC
+    secret = tmp_path / "class.secret"
+    secret.write_text("s\n", encoding="utf-8")
+    assert main(["gradescope", str(spec), "--class", str(cls), "--secret-file", str(secret),
+                 "--out", str(tmp_path / "autograder.zip")]) == 0
+    sid = fillpdf.STUDENTS[1][0]
+    root = gradescope_folder(tmp_path, "pdf", tmp_path / "autograder.zip")
+    key = fillpdf.key(cls)[sid]
+    (root / "submission" / "blank.pdf").write_bytes(fillpdf.filled(cls / "students" / sid / "blank.pdf", key))
+    results = run_autograder(root)
+    check_schema(results)
+    assert len(results["tests"]) == len(key) and results["score"] == len(key), results["output"]
