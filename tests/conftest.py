@@ -25,6 +25,13 @@ def root() -> Path:
     return ROOT
 
 
+def pdf_text(pdf, layout: bool = True) -> str:
+    """A PDF's text as pdftotext reads it back (``layout``: keep the columns in place)."""
+    import subprocess
+    return subprocess.run(["pdftotext", *(["-layout"] if layout else []), str(pdf), "-"], capture_output=True,
+                          text=True, check=True).stdout
+
+
 def key_rows(path) -> list[dict]:
     """The rows of a class's answer-key.csv, below its notice line (which must be there)."""
     import csv

@@ -3,12 +3,11 @@ from __future__ import annotations
 
 import csv
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from conftest import require
+from conftest import pdf_text, require
 from derive.cli import main
 from derive.feedback import tex_text
 from test_gradebooks import oracle_answers
@@ -16,10 +15,6 @@ from test_gradebooks import oracle_answers
 ROOT = Path(__file__).resolve().parent.parent
 POINTS = "points = { backward = 2, loss = 3 }\n"
 
-
-def pdf_text(path: Path) -> str:
-    return subprocess.run(["pdftotext", "-layout", str(path), "-"], check=True, capture_output=True,
-                          text=True).stdout
 
 
 @pytest.fixture(scope="module")

@@ -2,12 +2,11 @@
 blank and solved with real TeX, state ε and the places of L(θ ± ε), show the loss curve on the
 solved sheet only, and a class graded from its own key scores full marks."""
 import csv
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from conftest import key_rows, require
+from conftest import key_rows, pdf_text, require
 from derive.cli import main
 from derive.lab import LAB_SECTIONS, lab_graph, Lab
 from derive.names import SECTION_KINDS
@@ -44,9 +43,6 @@ def _class(tmp: Path, spec: Path, pdf: bool = True) -> Path:
     return out
 
 
-def _text(pdf: Path) -> str:
-    return subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
-
 
 @pytest.fixture(scope="module")
 def random_batch(tmp_path_factory) -> Path:
@@ -67,7 +63,7 @@ def test_blank_and_solved_compile_and_state_the_check(which, random_batch, tmp_p
     from derive.spec import load_params_json
     for sid in ("a1", "b2", "c3"):
         folder = out / "students" / sid
-        blank, solved = _text(folder / "blank.pdf"), _text(folder / "solved.pdf")
+        blank, solved = pdf_text(folder / "blank.pdf"), pdf_text(folder / "solved.pdf")
         blank_tex, solved_tex = (folder / "blank.tex").read_text(), (folder / "solved.tex").read_text()
         if "gradcheck" in spec.exercise.sections:
             params, data = load_params_json(folder / "params.json", spec)

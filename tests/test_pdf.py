@@ -13,12 +13,19 @@ from pathlib import Path
 
 import pytest
 
+from conftest import pdf_text
+
 from derive import pdf
 from derive.errors import TexError
 from derive.pdf import CompileResult, Sheet, compile_sheets, tex_available
 
 TOOLS = ("pdftotext", "pdfinfo", "pdffonts")
 PREAMBLE = "\\documentclass{article}\n\\usepackage[T1]{fontenc}\n\\usepackage{lmodern}\n"
+
+
+def plain_text(pdf) -> str:
+    """The PDF's text without -layout (words in reading order)."""
+    return pdf_text(pdf, layout=False)
 
 
 @pytest.fixture(scope="module")
@@ -38,10 +45,6 @@ def document(key: str, pages: int, extra: str = "", preamble: str = PREAMBLE) ->
         f"\\section{{Part}} Sheet{tag} page{p}. Pagenum\\thepage." for p in range(1, pages + 1))
     return f"{preamble}\\begin{{document}}\n{body}\n{extra}\n\\end{{document}}\n"
 
-
-def text(pdf: Path) -> str:
-    return subprocess.run(["pdftotext", str(pdf), "-"], check=True,
-                          capture_output=True, text=True).stdout
 
 
 def pages(pdf: Path) -> int:
@@ -72,7 +75,7 @@ def test_each_sheet_pdf_holds_exactly_its_own_pages(run):
     result, out, _, _ = run
     for key, count in PAGES.items():
         pdf = out / f"{key.replace('/', '-')}.pdf"
-        content = text(pdf)
+        content = plain_text(pdf)
         assert pages(pdf) == count
         assert [f"page{p}." in content for p in range(1, count + 1)] == [True] * count
         tag = key.replace("/", "")
@@ -84,7 +87,7 @@ def test_each_sheet_pdf_holds_exactly_its_own_pages(run):
 def test_counters_restart_for_every_sheet(run):
     _, out, _, _ = run
     for key in PAGES:
-        content = text(out / f"{key.replace('/', '-')}.pdf")
+        content = plain_text(out / f"{key.replace('/', '-')}.pdf")
         assert "Pagenum1." in content          # page numbers start at 1
         assert re.search(r"(\d+)\s+Part", content)[1] == "1"  # sections start at 1
 
@@ -95,7 +98,7 @@ def test_combined_pdf_is_in_requested_order_without_failed_sheet(run):
     combined = out / "class.pdf"
     assert combined in result.written
     assert pages(combined) == sum(PAGES.values())
-    content = text(combined)
+    content = plain_text(combined)
     positions = [content.index(f"Sheet{k.replace('/', '')} page1.") for k in reversed(list(PAGES))]
     assert positions == sorted(positions)
 
@@ -139,7 +142,7 @@ def test_document_text_cannot_run_programs_or_read_files(need_tex, tmp_path, mon
     assert not list(tmp_path.rglob("HACKED")) and not Path("/tmp/derive-HACKED").exists()
     assert [f.key for f in result.failures] == ["x/read"]
     assert "/etc/passwd" in result.failures[0].log_excerpt
-    assert "root:" not in text(tmp_path / "out" / "shell.pdf")
+    assert "root:" not in plain_text(tmp_path / "out" / "shell.pdf")
 
 
 def _only_the_bad_sheet_fails(tmp_path, key: str, body: str) -> str:
@@ -193,7 +196,7 @@ def test_many_batches_on_two_workers_with_two_preambles(need_tex, tmp_path):
                                                                 if s.key.endswith("solved")]})
     assert result.failures == ()
     for sheet in sheets:
-        assert f"Sheet{sheet.key.replace('/', '')} page1." in text(sheet.pdf_path)
+        assert f"Sheet{sheet.key.replace('/', '')} page1." in plain_text(sheet.pdf_path)
     assert pages(tmp_path / "solved.pdf") == sum(1 + i % 2 for i in range(6))
 
 
@@ -208,7 +211,7 @@ def test_lualatex(need_tex, tmp_path):
               for k, n in (("u1", 2), ("u2", 1))]
     result = compile_sheets(sheets, engine="lualatex", workdir=tmp_path / "work")
     assert result.failures == ()
-    assert pages(tmp_path / "u1.pdf") == 2 and "Sheetu2 page1." in text(tmp_path / "u2.pdf")
+    assert pages(tmp_path / "u1.pdf") == 2 and "Sheetu2 page1." in plain_text(tmp_path / "u2.pdf")
 
 
 def test_unknown_engine_is_a_tex_error():
@@ -254,7 +257,7 @@ def test_lua_in_a_sheet_can_neither_read_nor_write_files_nor_run_programs(need_t
     result = compile_sheets(sheets, engine="lualatex", workdir=tmp_path / "work")
     assert sorted(f.key for f in result.failures) == sorted(LUA_EXPLOITS)
     assert not Path("/tmp/derive-LUA-HACKED").exists()
-    assert "Привет" in text(tmp_path / "ok.pdf")
+    assert "Привет" in plain_text(tmp_path / "ok.pdf")
     excerpts = {f.key: f.log_excerpt for f in result.failures}
     assert "may not read /etc/passwd" in excerpts["read"] and "may not read /etc/hostname" in excerpts["lines"]
     assert "may not write /tmp/derive-LUA-HACKED" in excerpts["write"]

@@ -20,13 +20,18 @@ import pytest
 from fontTools.cffLib import CFFFontSet
 from fontTools.pens.recordingPen import RecordingPen
 
-from conftest import require
+from conftest import pdf_text, require
 from derive import pdffonts
 from derive.classroom import build_class
 from derive.spec import load_roster, load_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "pdffonts-test-secret-Xk3-vq9-Lm2-Pz7"
+
+
+def plain_text(pdf) -> str:
+    """The PDF's text without -layout (words in reading order)."""
+    return pdf_text(pdf, layout=False)
 
 
 @pytest.fixture(scope="module")
@@ -60,10 +65,6 @@ def sheets(folder: Path, variant: str) -> list[Path]:
              .read_text(encoding="utf-8-sig").splitlines()[1:]]
     return [folder / "students" / student / f"{variant}.pdf" for student in order]
 
-
-def text(pdf: Path) -> str:
-    return subprocess.run(["pdftotext", str(pdf), "-"], check=True, capture_output=True,
-                          text=True).stdout
 
 
 def pages(pdf: Path, tmp: Path, dpi: int = 150) -> list[np.ndarray]:
@@ -101,7 +102,7 @@ def test_fonts_stay_embedded_as_cff(made):
 
 
 def page_texts(pdf: Path) -> list[str]:
-    return text(pdf).split("\f")[:-1]
+    return plain_text(pdf).split("\f")[:-1]
 
 
 def test_text_is_unchanged(made):
@@ -112,7 +113,7 @@ def test_text_is_unchanged(made):
     all_sheets = [*sheets(folder, "blank"), *sheets(folder, "solved")]
     assert sorted(page for pdf in all_sheets for page in page_texts(pdf)) == before
     for variant in ("blank", "solved"):
-        assert text(folder / f"class-{variant}.pdf") == "".join(text(pdf) for pdf in sheets(folder, variant))
+        assert plain_text(folder / f"class-{variant}.pdf") == "".join(plain_text(pdf) for pdf in sheets(folder, variant))
 
 
 def test_pages_look_the_same(made, tmp_path):

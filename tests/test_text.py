@@ -1,10 +1,9 @@
 """All text on a sheet lives in the templates: a German set leaves no English on the sheet."""
 import re
-import subprocess
 
 import pytest
 
-from conftest import require
+from conftest import pdf_text, require
 from derive.cli import main
 from derive.render import make_environment, sheet_words
 
@@ -13,6 +12,11 @@ GERMAN = ROOT / "derive" / "examples" / "templates-de"
 SHARED = {"SymPy", "Softmax", "softmax", "delta",  # the same word in both languages
           "Adobe", "Acrobat", "Reader", "Chrome", "Edge", "Firefox"}  # and the PDF viewers named
 ANSWER_NAMES = {"loss"}  # printed as the answer boxes' labels: what a student types, in any language
+
+
+def plain_text(pdf) -> str:
+    """The PDF's text without -layout (words in reading order)."""
+    return pdf_text(pdf, layout=False)
 
 
 def _strings(words) -> list[str]:
@@ -26,9 +30,6 @@ def _english_words() -> set[str]:
     text = " ".join(_strings(sheet_words()))
     return {w for w in re.findall(r"[A-Za-z][a-z']{3,}", text) if w not in SHARED} - {"decimals"} - ANSWER_NAMES
 
-
-def _pdf_text(pdf) -> str:
-    return subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
 
 
 def test_the_german_set_has_every_key_of_the_shipped_one():
@@ -58,13 +59,13 @@ def test_a_german_template_set_leaves_no_english_on_the_sheet(tmp_path, spec):
     assert main(["worksheets", str(path), "--roster", str(roster), "--out", str(out), "--secret", "s",
                  "--weak-secret", "--templates", str(GERMAN)]) == 0
     for variant in ("blank", "solved"):
-        printed = _pdf_text(out / "students" / "d1" / f"{variant}.pdf")
+        printed = plain_text(out / "students" / "d1" / f"{variant}.pdf")
         left = sorted(w for w in _english_words() if re.search(rf"\b{w}\b", printed))
         assert not left, (variant, left)
         for german in ("Arbeitsblatt" if variant == "blank" else "Lösungen", "Gegeben", "Vorwärtsdurchlauf",
                        "Lernrate", "Seite", "Runden Sie"):
             assert german in printed, (variant, german)
-    assert "Herleitung" in _pdf_text(out / "students" / "d1" / "solved.pdf")
+    assert "Herleitung" in plain_text(out / "students" / "d1" / "solved.pdf")
 
 
 def test_a_spec_without_a_title_takes_the_templates_title(tmp_path):

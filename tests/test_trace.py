@@ -1,7 +1,6 @@
 """The computation-graph trace: atoms, the key against hand, SymPy and PyTorch, sheets and grading."""
 import csv
 import re
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +8,7 @@ import pytest
 import sympy as sp
 
 import oracle
-from conftest import require
+from conftest import pdf_text, require
 from latex_eval import evaluate_latex, round_half_up
 from derive.cli import main
 from derive.errors import SpecError
@@ -401,9 +400,6 @@ def random_graph_specs(tmp: Path) -> list[Path]:
         out.append(p)
     return out
 
-
-def pdf_text(path: Path) -> str:
-    return subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True, check=True).stdout
 
 
 @pytest.mark.parametrize("which", [p.stem for p in SHIPPED] + ["random-0", "random-1", "random-2"])

@@ -6,7 +6,6 @@ oracle's values.
 """
 import csv
 import re
-import subprocess
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
@@ -14,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import oracle
-from conftest import key_rows, require
+from conftest import key_rows, pdf_text, require
 from derive.cli import main
 from derive.numeric import key
 from derive.spec import load_spec
@@ -110,10 +109,6 @@ def test_the_plot_is_log_scale_and_a_zero_delta_breaks_the_line():
 
 # ---------------------------------------------------------------- the sheets
 
-def _pdf_text(pdf: Path) -> str:
-    return subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True,
-                          check=True).stdout
-
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
@@ -139,7 +134,7 @@ def test_the_solved_sheets_table_is_the_oracles_deltas(built, path):
     want = oracle_deltas(spec)
     d = spec.exercise.decimals
     sheet = built[2][path.stem] / "students" / "a1"
-    text = _pdf_text(sheet / "solved.pdf")
+    text = pdf_text(sheet / "solved.pdf")
     table = {int(m[1]): (Decimal(m[2]), m[3]) for m in
              re.finditer(rf"(?m)^\s*(\d)\s+(\d+\.\d{{{d}}})\s+(\d+\.\d{{{d}}}|–)", text)}  # the plot's ticks may follow
     assert sorted(table) == list(range(1, spec.network.depth + 1)), text
@@ -152,7 +147,7 @@ def test_the_solved_sheets_table_is_the_oracles_deltas(built, path):
         assert sizes == sorted(sizes) and len(set(sizes)) == len(sizes)  # |δ| grows towards the output
     blank = (sheet / "blank.tex").read_text(encoding="utf-8")
     assert r"\le \tfrac14" in blank or path != SIGMOID  # the bound is on the student's sheet
-    assert "0.00421" not in _pdf_text(sheet / "blank.pdf")  # the table is the key's, not the student's
+    assert "0.00421" not in pdf_text(sheet / "blank.pdf")  # the table is the key's, not the student's
 
 
 @pytest.mark.tex
