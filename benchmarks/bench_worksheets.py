@@ -6,14 +6,17 @@ Builds both variants for a synthetic roster through ``build_class`` (render,
 batched TeX on all cores, cutting) and reports sheets per second, against a
 baseline measured in the same run: compiling a sample of the same sheets one
 latexmk run each, from clean, extrapolated to the class.  ``--students 1000``
-gives the 2000-sheet figure.  Also says where the time goes: the key and
-rendering, TeX, and cutting the batch PDFs into per-sheet and class PDFs.
+gives the 2000-sheet figure.  Also says where the time goes, in CPU seconds
+(wall time summed over threads would count waiting for the GIL): the key and
+rendering, TeX, the font rewrite, cutting the batch PDFs into per-sheet and
+class PDFs, and the rest.  CPU seconds over cores is the floor for the wall time.
 """
 from __future__ import annotations
 
 import argparse
 import csv
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -26,6 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from derive import pdf, pdffonts  # noqa: E402
+from derive import classroom  # noqa: E402
 from derive.classroom import build_class  # noqa: E402
 from derive.spec import load_roster, load_spec  # noqa: E402
 
@@ -38,17 +42,53 @@ def roster(path: Path, n: int) -> None:
             w.writerow([f"s{i:05d}", f"Student Number {i}"])
 
 
-def timed(module, name: str, into: dict, label: str) -> None:
-    """Wrap module.name so that its calls' wall time is added to into[label] (threads sum)."""
-    inner = getattr(module, name)
+def cpu_seconds(who: int) -> float:
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
 
-    def wrapper(*a, **k):
-        start = time.perf_counter()
-        try:
-            return inner(*a, **k)
-        finally:
-            into[label] += time.perf_counter() - start
-    setattr(module, name, wrapper)
+
+class Clock:
+    """CPU seconds by stage (not wall time summed over threads, which counts waiting for the GIL).
+
+    TeX runs in child processes, and so do the render workers: the children's
+    CPU is read before and after the PDF stage (``classroom._compile``), when
+    only TeX runs below us.  Python's own work in that stage is split by
+    thread CPU time in the functions that do it.
+    """
+
+    def __init__(self) -> None:
+        self.marks: dict[str, tuple[float, float, float]] = {}
+        self.threads = {"font rewrite": 0.0, "cutting": 0.0}
+
+    def mark(self, name: str) -> None:
+        self.marks[name] = (time.perf_counter(), cpu_seconds(resource.RUSAGE_SELF),
+                            cpu_seconds(resource.RUSAGE_CHILDREN))
+
+    def around(self, module, name: str, before: str, after: str) -> None:
+        inner = getattr(module, name)
+
+        def wrapper(*a, **k):
+            self.mark(before)
+            try:
+                return inner(*a, **k)
+            finally:
+                self.mark(after)
+        setattr(module, name, wrapper)
+
+    def thread_cpu(self, module, name: str, label: str) -> None:
+        inner = getattr(module, name)
+
+        def wrapper(*a, **k):
+            start = time.thread_time()
+            try:
+                return inner(*a, **k)
+            finally:
+                self.threads[label] += time.thread_time() - start
+        setattr(module, name, wrapper)
+
+    def between(self, a: str, b: str) -> tuple[float, float, float]:
+        """(wall, own CPU, children's CPU) from mark a to mark b."""
+        return tuple(y - x for x, y in zip(self.marks[a], self.marks[b]))
 
 
 def per_sheet_latexmk(tex_files: list[Path], work: Path) -> float:
@@ -73,29 +113,36 @@ def main() -> None:
         work = Path(tmp)
         roster(work / "roster.csv", args.students)
         spec, r = load_spec(args.spec), load_roster(work / "roster.csv")
-        stages, busy = {}, {"TeX": 0.0, "fonts": 0.0, "cutting": 0.0}
-        timed(pdf, "_tex", busy, "TeX")
-        timed(pdffonts, "compact_fonts", busy, "fonts")
-        timed(pdf, "_cut", busy, "cutting")
-        timed(pdf, "_write_pages", busy, "cutting")
-        t = time.perf_counter()
-        result = build_class(spec, r, work / "out", "bench-secret-for-timing", jobs=os.cpu_count() or 2,
-                             progress=lambda stage, done, n: stages.setdefault(stage, [time.perf_counter()])
-                             .append(time.perf_counter()))
-        total = time.perf_counter() - t
+        clock = Clock()
+        clock.around(classroom, "_compile", "pdf", "rest")
+        clock.thread_cpu(pdffonts, "compact_fonts", "font rewrite")
+        for name in ("_cut", "_write_pages", "_run_single"):
+            clock.thread_cpu(pdf, name, "cutting")
+        clock.mark("start")
+        result = build_class(spec, r, work / "out", "bench-secret-for-timing", jobs=os.cpu_count() or 2)
+        clock.mark("end")
         assert not result.failures
         sheets = result.sheets
         sizes = sorted(f.stat().st_size for f in (work / "out" / "students").glob("*/*.pdf"))
         class_sizes = {f.name: f.stat().st_size for f in sorted((work / "out").glob("class-*.pdf"))}
         sample = sorted((work / "out" / "students").glob("*/*.tex"))[: args.sample]
         one = per_sheet_latexmk(sample, work)
+    total = clock.between("start", "end")[0]
     print(f"{args.students} students, {sheets} sheets: {total:.1f} s, {sheets / total:.1f} sheets/s")
-    render = stages["render"][-1] - t
-    tex_wall = stages["pdf"][-1] - stages["render"][-1]
-    print(f"  where the time goes: key and render {render:.1f} s, PDF stage {tex_wall:.1f} s "
-          f"(TeX {busy['TeX']:.1f} s, font rewrite {busy['fonts']:.1f} s and cutting {busy['cutting']:.1f} s, "
-          f"summed over {os.cpu_count()} "
-          f"parallel workers), the rest (manifest, key files, swap) {total - render - tex_wall:.1f} s")
+    render, pdf_stage, rest = (clock.between("start", "pdf"), clock.between("pdf", "rest"),
+                               clock.between("rest", "end"))
+    python_pdf = pdf_stage[1]
+    cut, fonts = clock.threads["cutting"], clock.threads["font rewrite"]
+    parts = [("key and render", render[1] + render[2]), ("TeX", pdf_stage[2]), ("font rewrite", fonts),
+             ("cutting", cut), ("the rest of the PDF stage", python_pdf - cut - fonts),
+             ("manifest, key files, swap", rest[1] + rest[2])]
+    cpu = sum(seconds for _, seconds in parts)
+    cores = os.cpu_count() or 1
+    print(f"  wall: key and render {render[0]:.1f} s, PDF stage {pdf_stage[0]:.1f} s, "
+          f"manifest, key files and swap {rest[0]:.1f} s")
+    print(f"  CPU: {cpu:.1f} s in all, so at least {cpu / cores:.1f} s of wall time on {cores} cores:")
+    for label, seconds in parts:
+        print(f"    {label:28s} {seconds:6.1f} s  {1000 * seconds / sheets:5.1f} ms/sheet  {100 * seconds / cpu:3.0f} %")
     print(f"  per-student PDFs: median {statistics.median(sizes) / 1024:.1f} KiB (min {sizes[0] / 1024:.1f}, "
           f"max {sizes[-1] / 1024:.1f}); " + ", ".join(f"{name} {size / 1024:.0f} KiB" for name, size in class_sizes.items()))
     print(f"one latexmk run per sheet: {one:.2f} s/sheet -> {one * sheets:.0f} s for the class")
