@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 from . import __version__, names
 from .cli_class import read_spec
-from .errors import DeriveError
+from .errors import DeriveError, Undefined
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -264,6 +264,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DeriveError as e:
         print(f"derive: {e}", file=sys.stderr)
         return e.exit_status
+    except Undefined as e:  # a spec's fixed parameters take a quantity beyond any value (ln 0, e^(10^12))
+        where = f"{args.spec}: " if getattr(args, "spec", None) else ""
+        print(f"derive: {where}[params]: the answer key {e}; expected parameters and data that give "
+              "every quantity a value", file=sys.stderr)
+        return DeriveError.exit_status
     except KeyboardInterrupt:
         print("derive: interrupted", file=sys.stderr)
         return 130

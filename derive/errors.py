@@ -58,6 +58,14 @@ class TexError(DeriveError):
     """A TeX run failed; the message carries the relevant log lines."""
 
 
+class Undefined(ArithmeticError):
+    """A rule has no value at these inputs (ln of 0, a division by 0, a value beyond 10^(10^6)).
+
+    Not a :class:`DeriveError`: grading meets it on a student's own values and
+    gives no credit; only a key that cannot be made is the user's error.
+    """
+
+
 class OutputError(DeriveError):
     """The output folder cannot be written (exists without --force, ...)."""
 

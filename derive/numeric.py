@@ -34,6 +34,7 @@ from . import functions as fn
 from .functions import LAMBDIFY_MODULES, SCALAR_MODULES
 from .spec import Data, Network, Params
 from .symbolic import Graph, build_graph, given_name
+from .errors import Undefined  # noqa: F401  (numeric.Undefined: where the exact route raises it)
 
 # enough digits for any finite float (a typed 1e300 too) at any sheet's decimals
 _CONTEXT = Context(prec=400, rounding=ROUND_HALF_UP)
@@ -170,8 +171,6 @@ def solve(net: Network, params: Params, data: Data, learning_rate: float) -> Sol
 _DIGITS = Context(prec=60, rounding=ROUND_HALF_UP, Emax=10**6, Emin=-10**6)
 
 
-class Undefined(ArithmeticError):
-    """A rule has no value at these inputs (ln of 0, a division by 0)."""
 
 
 def _decimal(v: Fraction) -> Decimal:
@@ -201,6 +200,9 @@ def _sqrt(v: Fraction) -> Fraction:
 
 
 def _sigmoid(v: Fraction) -> Fraction:
+    if v < 0:  # e^v / (1 + e^v): e^(−v) would overflow at z = −10¹² (weights and inputs of 10⁶)
+        e = _exp(v)
+        return e / (1 + e)
     return 1 / (1 + _exp(-v))
 
 
@@ -297,6 +299,8 @@ def evaluate_exact(rule: sp.Expr, env: Mapping[str, Fraction]) -> Fraction:
         return exact_rule(rule)(env)
     except (ZeroDivisionError, KeyError, decimal.InvalidOperation) as e:
         raise Undefined(str(e)) from e
+    except decimal.Overflow as e:  # beyond 10^(10^6): no exact value to carry, on a sheet or off it
+        raise Undefined("a value too large to compute") from e
 
 
 @dataclass(frozen=True)
@@ -354,7 +358,10 @@ def rounded_chain(graph: Graph, givens: Mapping[str, Fraction], decimals: int,
     printed, unrounded = {}, {}
     places = places or {}
     for q in graph.quantities:
-        v = value_of(graph, q.name, env)
+        try:
+            v = value_of(graph, q.name, env)
+        except Undefined as e:
+            raise Undefined(f"{q.name} has no value: {e}") from e
         d = places.get(q.name, decimals)
         unrounded[q.name] = v
         printed[q.name] = round_half_up(v, d)

@@ -151,3 +151,43 @@ def test_exact_ties_are_decided_exactly():
     params = Params((((0.1,),),), ((0.2,),))
     k = assert_key_is_the_rounded_chain(net, params, Data(((1.0,),), ((0.3,),)), 0.5, 4)
     assert k["delta1_1"] == 0 and k["dW1_1_1"] == 0
+
+
+@pytest.mark.parametrize("z", [-50.0, -1000.0, -5000.0])
+def test_sigmoid_far_below_zero_is_the_oracles(z):
+    """σ(z) for z < 0 is taken as e^z/(1 + e^z) (no e^(−z) to overflow): the same boxes as the oracle's 1/(1 + e^(−z))."""
+    net = Network((1, 1, 1), ("sigmoid", "sigmoid"), "bce")
+    params = Params((((z,),), ((-2.0,),)), ((0.0,), (0.5,)))
+    for y in (0.0, 1.0):
+        assert_key_is_the_rounded_chain(net, params, Data(((1.0,),), ((y,),)), 0.5, 4)
+
+
+def test_a_key_at_minus_ten_to_the_twelve_is_made(tmp_path, capsys):
+    """Weights and inputs of 10⁶ (the spec's bounds) give z = −10¹²: e^(10¹²) was a decimal.Overflow
+    traceback.  By hand: z = −10⁶·10⁶ + 0.1, and σ(z) < 10⁻⁴ prints as 0.0000."""
+    from derive.cli import main
+    spec = (ROOT / "worksheets" / "classic-221.toml").read_text(encoding="utf-8")
+    spec = spec.replace("x = [1, 0]", "x = [1e6, 0]").replace("W1 = [[0.5, -0.3]", "W1 = [[-1e6, -0.3]")
+    path = tmp_path / "huge.toml"
+    path.write_text(spec, encoding="utf-8")
+    assert main(["solve", str(path)]) == 0
+    lines = dict(line.split() for line in capsys.readouterr().out.splitlines() if len(line.split()) == 2)
+    assert lines["z1_1"] == "-999999999999.9000"
+    assert lines["a1_1"] == "0.0000"
+
+
+def test_a_key_with_no_value_is_one_line(tmp_path, capsys, monkeypatch):
+    """Should a spec's fixed parameters leave a quantity without any value, the user gets one line
+    naming the spec and the quantity, and status 2, not a traceback."""
+    from derive import numeric
+    from derive.cli import main
+    real = numeric.value_of
+    def value_of(graph, name, env):
+        if name == "loss":
+            raise numeric.Undefined("ln of a number ≤ 0")
+        return real(graph, name, env)
+    monkeypatch.setattr(numeric, "value_of", value_of)
+    path = ROOT / "worksheets" / "classic-221.toml"
+    assert main(["solve", str(path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(path) in err[0] and "loss has no value: ln of a number ≤ 0" in err[0]
