@@ -251,8 +251,10 @@ def test_a_bad_graph_table_is_one_located_line(text, expected):
     assert expected in str(e.value)
 
 
-@pytest.mark.parametrize("expression, value, why", [("ln(x)", "-1", "ln of a number ≤ 0"),
-                                                     ("exp(x*x*x)", "1000000", "a value too large to compute")])
+# The node is named: v1 = ln x; for exp(x*x*x), v1 = x·x, v2 = v1·x = 10¹⁸ and v3 = e^(10¹⁸), beyond 10^(10^6)
+@pytest.mark.parametrize("expression, value, why", [
+    ("ln(x)", "-1", "v1 has no value: ln of a number ≤ 0"),
+    ("exp(x*x*x)", "1000000", "v3 has no value: a value too large to compute")])
 def test_values_where_a_node_has_no_value_are_one_line_exit_2(expression, value, why, tmp_path, capsys):
     spec = tmp_path / "g.toml"
     spec.write_text(f'[graph]\nexpression = "{expression}"\nvalues = {{ x = {value} }}\n')
