@@ -907,10 +907,19 @@ def write_grades(out_dir: str | Path, students: Iterable[GradedStudent], *, deci
 
 
 def _answer_columns(students: list[GradedStudent]) -> list[str]:
+    """The answers graded, in the order the sheet asks them.
+
+    A :class:`StudentResult` holds its answers in worksheet order (the order
+    grading was given, :func:`derive.randomize.asked_names`), so the columns
+    keep the order they are first met in.  Not re-sorted by
+    :func:`derive.names.sort_key`: that orders network names only, and would
+    put a trace's (``v1``, ``local1_w``, ``grad_w``) and the lab's names in
+    alphabetical order, unlike the sheet.
+    """
     seen: dict[str, None] = {}
     for s in students:
         seen.update((r.name, None) for r in s.result.results)
-    return sorted(seen, key=answer_names.sort_key)
+    return list(seen)
 
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
