@@ -639,9 +639,9 @@ def read_answers(path: str | Path, *, roster: Iterable[str] | None = None,
         id_column = None  # the code column named the students: it is now the student_id column
     line, header = rows[0]
     keys = [_header_key(c) for c in header]
-    if isinstance(mapping, (str, Path)):
-        mapping = exports.read_map(mapping)
     boxes = list(expected) if expected is not None else None
+    if isinstance(mapping, (str, Path)):
+        mapping = exports.read_map(mapping, boxes)
     if keys[0] == "student_id" and id_column is None and not mapping:
         reader = _read_long if keys == ["student_id", "name", "value"] else _read_wide
         asked = set(boxes) if boxes is not None else None
