@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
 from . import names as answer_names
-from .errors import AnswersError
+from .errors import AnswersError, did_you_mean
 from .notation import DEFAULT as DEFAULT_NOTATION
 from .randomize import asked_names
 from .tables import csv_text
@@ -135,10 +135,16 @@ def find_id_column(path: str, line: int, header: Sequence[str], shape: Shape,
                        file=path, line=line)
 
 
-def read_map(path: str | Path) -> dict[str, str]:
-    """A ``--map`` file: rows ``column,answer`` (a header ``column,answer`` is optional)."""
+def read_map(path: str | Path, names: Sequence[str] | None = None) -> dict[str, str]:
+    """A ``--map`` file: rows ``column,answer`` (a header ``column,answer`` is optional).
+
+    An answer is a name of derive's grammar (``z1_1``) or one of ``names``, the
+    names the sheet asks: a trace's ``v1``, ``local1_w``, ``grad_w`` and the lab's
+    ``fd_W1_1_1`` are outside the grammar.  Anything else is refused on its line.
+    """
     from .spec import read_text
     path = str(path)
+    known = set(names or ())
     out: dict[str, str] = {}
     for n, cells in enumerate(csv.reader(io.StringIO(read_text(path, AnswersError), newline="")), start=1):
         if not any(c.strip() for c in cells):
@@ -148,9 +154,10 @@ def read_map(path: str | Path) -> dict[str, str]:
         column, answer = cells[0].strip(), cells[1].strip()
         if n == 1 and (_key(column), _key(answer)) == ("column", "answer"):
             continue
-        if answer_names.parse(answer) is None:
-            raise AnswersError(f"expected an answer name such as z1_1 in the second cell; got {answer!r}",
-                               file=path, line=n)
+        if answer_names.parse(answer) is None and answer not in known:
+            example = next(iter(names or ()), "z1_1")
+            raise AnswersError(f"expected an answer name such as {example} in the second cell; got {answer!r}"
+                               + did_you_mean(answer, known), file=path, line=n)
         out[_key(column)] = answer
     return out
 

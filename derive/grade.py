@@ -639,9 +639,9 @@ def read_answers(path: str | Path, *, roster: Iterable[str] | None = None,
         id_column = None  # the code column named the students: it is now the student_id column
     line, header = rows[0]
     keys = [_header_key(c) for c in header]
-    if isinstance(mapping, (str, Path)):
-        mapping = exports.read_map(mapping)
     boxes = list(expected) if expected is not None else None
+    if isinstance(mapping, (str, Path)):
+        mapping = exports.read_map(mapping, boxes)
     if keys[0] == "student_id" and id_column is None and not mapping:
         reader = _read_long if keys == ["student_id", "name", "value"] else _read_wide
         asked = set(boxes) if boxes is not None else None
@@ -907,10 +907,19 @@ def write_grades(out_dir: str | Path, students: Iterable[GradedStudent], *, deci
 
 
 def _answer_columns(students: list[GradedStudent]) -> list[str]:
+    """The answers graded, in the order the sheet asks them.
+
+    A :class:`StudentResult` holds its answers in worksheet order (the order
+    grading was given, :func:`derive.randomize.asked_names`), so the columns
+    keep the order they are first met in.  Not re-sorted by
+    :func:`derive.names.sort_key`: that orders network names only, and would
+    put a trace's (``v1``, ``local1_w``, ``grad_w``) and the lab's names in
+    alphabetical order, unlike the sheet.
+    """
     seen: dict[str, None] = {}
     for s in students:
         seen.update((r.name, None) for r in s.result.results)
-    return sorted(seen, key=answer_names.sort_key)
+    return list(seen)
 
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")

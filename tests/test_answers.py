@@ -216,3 +216,16 @@ def test_a_moodle_attempt_not_finished_is_ignored_with_a_warning(tmp_path):
     a = read_answers(p, roster=["s1002"], expected=["z1_1"])
     assert dict(a.students["s1002"]) == {"z1_1": "0.5"}
     assert any(w.startswith(f"{p}:3: the attempt of s1002 is 'In progress'") for w in a.warnings), a.warnings
+
+
+def test_a_map_may_name_the_gradient_checks_answers(tmp_path):
+    """fd_W1_1_1 is outside the z1_1 grammar but asked by a gradient-check sheet: a map may name it there."""
+    from derive.answers import read_map
+    spec = load_spec("worksheets/classic-221-gradcheck.toml")
+    mapping = tmp_path / "map.csv"
+    mapping.write_text("Q1,z1_1\nQ30,fd_W1_1_1\n", encoding="utf-8")
+    assert read_map(mapping, asked_names(spec, spec.data.size)) == {"q1": "z1_1", "q30": "fd_W1_1_1"}
+    with pytest.raises(AnswersError) as e:
+        read_map(mapping, asked_names(load_spec(SPEC), 1))  # a sheet without the check
+    assert str(e.value).startswith(f"{mapping}:2: expected an answer name such as z1_1 in the second cell; "
+                                   "got 'fd_W1_1_1'")

@@ -220,3 +220,39 @@ def test_grade_refuses_an_existing_folder_and_replaces_it_whole_with_force(grade
     assert "exists" in err and "--force" in err and stale.exists()
     assert main([*args, "--force"]) == 0
     assert not stale.exists() and (tmp_path / "g" / "grades.csv").read_bytes().startswith("\ufeff".encode())
+
+
+def box_labels(solved_pdf, names) -> list[str]:
+    """The answer names a solved sheet prints, top to bottom: each answer's box label ends its line."""
+    from conftest import pdf_text
+    lines = pdf_text(solved_pdf).replace("\u2212", "-").splitlines()
+    return [line.split()[-1] for line in lines if line.split() and line.split()[-1] in names]
+
+
+@pytest.mark.parametrize("spec", ["graph-sigmoid", "classic-221-gradcheck", "random-221"])
+def test_grades_list_the_answers_in_the_order_the_sheet_asks_them(spec, tmp_path, capsys):
+    """grades.csv and summary.md follow the solved sheet's own order (read back with pdftotext):
+    a trace's v1 … grad_b and the gradient check's loss_plus … relerr, not the alphabet."""
+    from conftest import require
+    require("pdflatex")
+    require("pdftotext")
+    path = f"worksheets/{spec}.toml"
+    roster = tmp_path / "roster.csv"
+    roster.write_text("student_id,name\na1,Ada\n", encoding="utf-8")
+    assert main(["worksheets", path, "--roster", str(roster), "--out", str(tmp_path / "class"),
+                 "--secret", "k", "--weak-secret"]) == 0, capsys.readouterr().err
+    key = key_rows(tmp_path / "class" / "answer-key.csv")
+    with open(tmp_path / "class" / "answers-template.csv", encoding="utf-8-sig", newline="") as f:
+        names = [c for c in next(csv.reader(f)) if c not in ("student_id", "name", "sheet_code")]
+    sheet = box_labels(tmp_path / "class" / "students" / "a1" / "solved.pdf", set(names))
+    assert sorted(sheet) == sorted(names)  # every asked answer's box, each once: only the order is in question
+    answers = tmp_path / "answers.csv"
+    with open(answers, "w", newline="", encoding="utf-8") as f:  # columns reversed: not the order graded
+        csv.writer(f).writerows([["student_id", *reversed(names)], ["a1", *(key[0][n] for n in reversed(names))]])
+    assert main(["grade", path, "--roster", str(roster), "--answers", str(answers), "--out",
+                 str(tmp_path / "grades"), "--class", str(tmp_path / "class"), "--secret", "k"]) == 0
+    with open(tmp_path / "grades" / "grades.csv", encoding="utf-8-sig", newline="") as f:
+        header = next(csv.reader(f))
+    assert header == ["student_id", "name", "score", "max", "flag", *sheet]
+    summary = (tmp_path / "grades" / "summary.md").read_text(encoding="utf-8")
+    assert [line.split("`")[1] for line in summary.splitlines() if line.startswith("| `")] == sheet

@@ -391,6 +391,32 @@ def test_a_class_graded_from_its_own_key_gets_full_marks(tmp_path, capsys):
         capsys.readouterr()
 
 
+def test_a_map_names_a_traces_answers_and_refuses_an_unknown_one_on_its_line(tmp_path, capsys):
+    """An export headed Q1 … Q20, mapped to the trace's own names (v1 … grad_b), grades the hand-worked
+    values to 20 of 20; a map naming no answer of the sheet is one located line, exit 2."""
+    roster = tmp_path / "roster.csv"
+    roster.write_text("student_id,name\na1,Ada\n", encoding="utf-8")
+    names = list(SIGMOID_BY_HAND)
+    answers = tmp_path / "export.csv"
+    answers.write_text("Student ID," + ",".join(f"Q{k}" for k in range(1, 21)) + "\n"
+                       "a1," + ",".join(SIGMOID_BY_HAND.values()) + "\n", encoding="utf-8")
+    mapping = tmp_path / "map.csv"
+    mapping.write_text("column,answer\n" + "".join(f"Q{k},{n}\n" for k, n in enumerate(names, start=1)),
+                       encoding="utf-8")
+    assert main(["grade", str(SIGMOID), "--roster", str(roster), "--answers", str(answers), "--map", str(mapping),
+                 "--out", str(tmp_path / "g"), "--secret", "k"]) == 0, capsys.readouterr().err
+    with open(tmp_path / "g" / "grades.csv", encoding="utf-8-sig", newline="") as f:
+        row = next(csv.DictReader(f))
+    assert (row["score"], row["max"]) == ("20", "20") and all(row[n] == "correct" for n in names)
+    assert "matches no answer name" not in capsys.readouterr().err
+    mapping.write_text("column,answer\nQ1,v1\nQ2,grad_vv\n", encoding="utf-8")
+    assert main(["grade", str(SIGMOID), "--roster", str(roster), "--answers", str(answers), "--map", str(mapping),
+                 "--out", str(tmp_path / "g2"), "--secret", "k"]) == 2
+    err = capsys.readouterr().err
+    assert f"{mapping}:3: expected an answer name such as v1 in the second cell; got 'grad_vv'" in err
+    assert err.count("\n") == 1 and "Traceback" not in err and not (tmp_path / "g2").exists()
+
+
 # --- compiled sheets ------------------------------------------------------------------------------
 
 def random_graph_specs(tmp: Path) -> list[Path]:
