@@ -645,7 +645,8 @@ def grade_class(spec: Spec, roster: Roster, answers_path: str | Path, out: str |
     keys = [pr.key for pr in problems]
     flags = ({} if spec.is_fixed() else
              copying_flags(roster.ids(), keys, given, asked, marking.tolerance))
-    graded = tuple(GradedStudent(s.id, s.name, grade_problem(pr, a, marking, asked), flags.get(s.id, ""))
+    graded = tuple(GradedStudent(s.id, s.name, grade_problem(pr, a, marking, asked, spec.notation),
+                                 flags.get(s.id, ""))
                    for s, pr, a in zip(roster.students, problems, given))
     if manifest is None and not spec.is_fixed():
         order_note += [w for w in [few_match_warning(roster.ids(), keys, given, asked, marking.tolerance)] if w]

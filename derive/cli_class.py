@@ -304,7 +304,7 @@ def cmd_verify(args) -> int:
         print(f"derive: warning: {printable(w)}", file=sys.stderr)
     dec = spec.exercise.decimals
     result = verify(spec.network, params, data, spec.exercise.learning_rate, dec, sheet.answers,
-                    tolerance_from(args), rounding=spec.exercise.rounding)
+                    tolerance_from(args), rounding=spec.exercise.rounding, notation=spec.notation)
     if args.json:
         print(json.dumps(result_json(result, dec), indent=2, ensure_ascii=False))
     else:

@@ -20,18 +20,24 @@ TEMPLATE = "feedback.tex"
 
 _MATH = {"δ": r"\delta", "σ": r"\sigma", "η": r"\eta", "Σ": r"\Sigma", "∂": r"\partial", "ŷ": r"\hat{y}",
          "′": r"'", "−": "-", "×": r"\times", "÷": r"\div", "·": r"\cdot", "½": r"\tfrac12", "±": r"\pm",
-         "≤": r"\le", "≥": r"\ge", "⊙": r"\odot", "ᵀ": r"^{\mathsf T}", "⁽": "^{(", "⁾": ")}"}
-_SUPERSCRIPT_DIGITS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹ˡ", "0123456789l")
-_MATH_RUN = re.compile("[" + "".join(map(re.escape, _MATH)) + "⁰¹²³⁴⁵⁶⁷⁸⁹ˡ]+")
+         "≤": r"\le", "≥": r"\ge", "⊙": r"\odot"}
+# superscript characters: a run of them is one superscript (W⁽²⁾ᵀ is W^{(2)T}, never a double one)
+_SUPERSCRIPTS = {**dict(zip("⁰¹²³⁴⁵⁶⁷⁸⁹ˡ⁽⁾⁺⁻", "0123456789l()+-")), "ᵀ": r"\mathsf{T}"}
+_MATH_RUN = re.compile("[" + "".join(map(re.escape, [*_MATH, *_SUPERSCRIPTS])) + "]+")
+_SUPERSCRIPT_RUN = re.compile("[" + "".join(_SUPERSCRIPTS) + "]+")
+# a layer mark Unicode has no superscript for, as derive.latex.plain writes it: W^[2] (Ng's notation)
+_CARET_MARK = re.compile(r"\\textasciicircum\{\}\[([0-9l+−-]{1,6})\]")  # escaped
 
 
 def tex_text(text: str) -> str:
-    """Feedback text as LaTeX: escaped (:func:`~derive.render.escape_latex`), its maths letters in maths."""
+    """Feedback text as LaTeX: escaped (:func:`~derive.render.escape_latex`), its maths letters in maths,
+    superscripts (⁽²⁾, ², ^[2]) as superscripts."""
     def maths(m: re.Match) -> str:
-        run = m.group(0)
-        inner = "".join(_MATH.get(ch, ch) for ch in run)
-        return r"\ensuremath{" + inner.translate(_SUPERSCRIPT_DIGITS) + "}"
-    return _MATH_RUN.sub(maths, escape_latex(text))
+        sup = lambda s: "^{" + "".join(_SUPERSCRIPTS[ch] for ch in s[0]) + "}"
+        inner = _SUPERSCRIPT_RUN.sub(sup, "".join(_MATH.get(ch, ch) for ch in m[0]))
+        return r"\ensuremath{" + inner + "}"
+    marks = _CARET_MARK.sub(lambda m: r"\ensuremath{^{[" + m[1].replace("−", "-") + "]}}", escape_latex(text))
+    return _MATH_RUN.sub(maths, marks)
 
 
 def rule_args(tolerance) -> dict:

@@ -37,7 +37,8 @@ from typing import Iterable, Mapping, Sequence
 
 from . import names as answer_names
 from .errors import AnswersError, OutputError, did_you_mean
-from .mistakes import MISTAKES, alternative_routes, mistake_id, mistaken_values
+from .mistakes import alternative_routes, explanation, mistake_id, mistaken_values
+from .notation import DEFAULT, Notation
 from .points import Points
 from .numeric import (Key, Undefined, evaluate_exact, exact_givens, format_number, quantize, round_half_up, rounded,
                       rounded_chain, show)
@@ -333,24 +334,26 @@ def grade_student(net: Network, params: Params, data: Data, learning_rate: float
                   answers: Mapping[str, str], tolerance: "Tolerance | None" = None,
                   carried_weight: float = 1.0, names: Sequence[str] | None = None,
                   rounding: str = "carry", fewer_decimals_deduction: float = 0.0,
-                  points: Points = Points()) -> StudentResult:
+                  points: Points = Points(), notation: Notation = DEFAULT) -> StudentResult:
     """Grade one student's answers (answer name → text as typed) against their exercise.
 
     ``names`` are the answers the sheet asks for (default: every answer of
     the graph); ``tolerance`` defaults to one unit in the last of
-    ``decimals`` places.  Never raises on what a student typed.
+    ``decimals`` places; ``notation`` is the sheet's profile, in which the
+    messages name quantities.  Never raises on what a student typed.
     """
     pr = Problem.of(net, params, data, learning_rate, decimals, rounding)
     marking = Marking(tolerance or Tolerance.by_decimals(decimals), carried_weight, fewer_decimals_deduction,
                       points)
-    return grade_problem(pr, answers, marking, names)
+    return grade_problem(pr, answers, marking, names, notation)
 
 
 def grade_problem(pr: Problem, answers: Mapping[str, str], marking: Marking,
-                  names: Sequence[str] | None = None) -> StudentResult:
-    """Grade answers against a :class:`Problem`, answer by answer in graph order."""
+                  names: Sequence[str] | None = None, notation: Notation = DEFAULT) -> StudentResult:
+    """Grade answers against a :class:`Problem`, answer by answer in graph order; the messages
+    write quantities in ``notation``, the profile of the student's sheet."""
     asked = _asked(pr, names)
-    g = _Grading(pr, marking, {n: _read(n, answers.get(n)) for n in asked})
+    g = _Grading(pr, marking, {n: _read(n, answers.get(n)) for n in asked}, notation)
     results = tuple(g.result(n) for n in asked)
     return StudentResult(results, sum(r.credit for r in results), sum(r.points for r in results))
 
@@ -372,8 +375,8 @@ def _read(name: str, text) -> _Answer:
 class _Grading:
     """One student's grading, in graph order: each answer sees the results of its parents."""
 
-    def __init__(self, pr: Problem, marking: Marking, typed: dict[str, _Answer]):
-        self.pr, self.marking, self.typed = pr, marking, typed
+    def __init__(self, pr: Problem, marking: Marking, typed: dict[str, _Answer], notation: Notation = DEFAULT):
+        self.pr, self.marking, self.typed, self.notation = pr, marking, typed, notation
         self.tol = marking.tolerance
         self.status: dict[str, Status] = {}
         self.own = {**pr.carried, **{n: Fraction(a.number) for n, a in typed.items() if a.number is not None}}
@@ -481,7 +484,7 @@ class _Grading:
         if key is None:
             return self._make(name, Status.WRONG, f"{expected}{note}")
         variant = key.partition(":")[2].replace("x", "×").replace("/", "÷")
-        explain = MISTAKES[mistake_id(key)].sentence + (f" (here {variant})" if variant else "")
+        explain = explanation(mistake_id(key), name, self.notation) + (f" (here {variant})" if variant else "")
         return self._make(name, Status.WRONG, f"{explain} {expected}{note}", mistake=mistake_id(key))
 
     def _named_mistake(self, name: str) -> str | None:
@@ -517,7 +520,8 @@ def _printed(v: Fraction, decimals: int) -> Decimal:
 
 def verify(net: Network, params: Params, data: Data, learning_rate: float, decimals: int,
            answers: Mapping[str, str], tolerance: "Tolerance | None" = None,
-           names: Sequence[str] | None = None, rounding: str = "carry") -> StudentResult:
+           names: Sequence[str] | None = None, rounding: str = "carry",
+           notation: Notation = DEFAULT) -> StudentResult:
     """Check one sheet's answers; by default only the answers it gives (that exist) are graded.
 
     Each value is accepted at the precision it was written to, when that is
@@ -527,7 +531,7 @@ def verify(net: Network, params: Params, data: Data, learning_rate: float, decim
         graph = build_graph(net, data.size)
         names = [n for n in graph.names if str(answers.get(n) or "").strip()] or list(graph.names)
     return grade_student(net, params, data, learning_rate, decimals, answers, tolerance, names=names,
-                         rounding=rounding)
+                         rounding=rounding, notation=notation)
 
 
 def result_json(result: StudentResult, decimals: int) -> dict:

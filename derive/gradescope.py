@@ -227,7 +227,8 @@ def _graded(root: Path) -> dict:
     draw = draws_from_manifest(spec, _only(roster, sid), manifest, source)[sid]
     ex = spec.exercise
     problem = problem_of(spec, draw)  # a network's exercise, or a trace's values
-    result = grade_problem(problem, sub.answers, Marking(Tolerance.by_decimals(ex.decimals), points=ex.points), asked)
+    result = grade_problem(problem, sub.answers, Marking(Tolerance.by_decimals(ex.decimals), points=ex.points), asked,
+                           spec.notation)  # the messages in the sheet's notation
     return _results(result, sid, sub.notes)
 
 

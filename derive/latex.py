@@ -90,6 +90,27 @@ def _parameter(n: Notation, head: str, layer: int, index: tuple[int, ...], extra
     return n.symbol("b", layer, str(index[0]), extra)
 
 
+_SUPERSCRIPT = str.maketrans("0123456789()+-l", "⁰¹²³⁴⁵⁶⁷⁸⁹⁽⁾⁺⁻ˡ")
+_SCRIPT = re.compile(r"([\^_])\{([^{}]*)\}")
+
+
+def plain(tex: str) -> str:
+    r"""A symbol's LaTeX as feedback writes it in plain text (Unicode), in the same notation.
+
+    A superscript whose characters all have Unicode forms is set in them, others keep a caret;
+    a subscript keeps its underscore, with braces only when it has a comma:
+    W^{(2)}_{ji} → W⁽²⁾_ji, w^{2}_{ji} → w²_ji, W^{[2]}_{ji} → W^[2]_ji, \delta_{2,j} → δ_{2,j}.
+    (:func:`derive.feedback.tex_text` sets these back in maths for a PDF.)
+    """
+    def script(m: re.Match) -> str:
+        mark, body = m[1], m[2]
+        if mark == "^":
+            up = body.translate(_SUPERSCRIPT)
+            return up if all(ch != c for ch, c in zip(up, body)) else "^" + body
+        return "_" + (f"{{{body}}}" if "," in body else body)
+    return _SCRIPT.sub(script, tex.replace(r"\delta", "δ").replace(r"\hat{y}", "ŷ"))
+
+
 _CHECKED = re.compile(r"(loss_plus|loss_minus|fd|relerr)_((?:W|b)\d+_\d+(?:_\d+)?)")
 _EPOCH = re.compile(r"(loss|(?:W|b)\d+_\d+(?:_\d+)?)_e(\d+)")
 

@@ -22,6 +22,8 @@ import sympy as sp
 
 from . import names
 from .functions import ACTIVATIONS, SCALAR_MODULES
+from .latex import plain
+from .notation import DEFAULT, Notation
 from .numeric import Undefined, evaluate_exact, round_half_up
 from .symbolic import ETA, Graph, Quantity, local_derivative, rename
 
@@ -34,13 +36,17 @@ class Mistake:
     """One named mistake: the sentence the feedback prints and how it changes a rule.
 
     ``early_decimals`` marks early rounding, which keeps the rule but rounds
-    the parents to that many places first.
+    the parents to that many places first.  ``in_notation`` writes the sentence
+    for a quantity of layer l in a sheet's notation profile (where it names
+    weights, activations or biases); ``sentence`` is the same without a profile
+    or layer, as a report of students' code prints it.
     """
 
     id: str
     sentence: str
     rewrite: Rewrite | None = None
     early_decimals: int | None = None
+    in_notation: Callable[[Notation, int], str] | None = None  # the sentence for layer l, in a profile
 
 
 def _sym(name: str) -> sp.Symbol:
@@ -176,6 +182,29 @@ def _no_bias(g: Graph, q: Quantity) -> dict[str, sp.Expr]:
     return {"": rename(q.rule, {_sym(names.make("b", p.layer, *p.index)): sp.S.Zero})}
 
 
+def _below(n: Notation, l: int, index: str) -> str:
+    """Unit ``index`` of the layer below layer l, as the sheet writes it: a⁽ˡ⁻¹⁾_i, or x_i below layer 1."""
+    return plain(n.symbol("a", l - 1, index)) if l > 1 else f"x_{index}"
+
+
+def _transposed_gradient_sentence(n: Notation, l: int) -> str:
+    """∂L/∂W_ji = δ_j · a_i in the profile's index order (w_ij = a_i · δ_j from-to), at layer l."""
+    d = lambda k: plain(n.symbol(r"\delta", l, k))
+    entry = ((lambda j, i: f"{d(j)} · {_below(n, l, i)}") if n.weights == "to-from" else
+             (lambda j, i: f"{_below(n, l, i)} · {d(j)}"))  # as the sheet's gradient entries print it
+    return (f"The indices of the weight gradient are swapped: ∂L/∂{plain(n.weight(l, 'j', 'i'))} = {entry('j', 'i')} "
+            f"(δ of the unit the weight leads to, {'a' if l > 1 else 'x'} of the unit it comes from), "
+            f"not {entry('i', 'j')}.")
+
+
+def _no_bias_sentence(n: Notation, l: int) -> str:
+    """z_j = Σ_i W_ji·a_i + b_j at layer l, in the profile's symbols and orientation (a·W for rows)."""
+    w, a = plain(n.weight(l, "j", "i")), _below(n, l, "i")
+    b = plain(n.symbol("b", l, "j"))
+    term = f"{w}·{a}" if n.orientation == "column" else f"{a}·{w}"
+    return f"The bias was left out: {plain(n.symbol('z', l, 'j'))} = Σ_i {term} + {b} includes the unit's bias {b}."
+
+
 MISTAKES: dict[str, Mistake] = {m.id: m for m in [
     Mistake("no_activation_derivative",
             "δ is missing the factor g′(z): after taking ∂L/∂ŷ (at the output) or multiplying "
@@ -192,13 +221,15 @@ MISTAKES: dict[str, Mistake] = {m.id: m for m in [
             "so the value is ×2, ×½, ×n or ÷n of the right one.", _half_or_mean_factor),
     Mistake("transposed_gradient",
             "The indices of the weight gradient are swapped: ∂L/∂W_ji = δ_j · a_i (δ of the unit "
-            "the weight leads to, a of the unit it comes from), not δ_i · a_j.", _transposed_gradient),
+            "the weight leads to, a of the unit it comes from), not δ_i · a_j.", _transposed_gradient,
+            in_notation=_transposed_gradient_sentence),
     Mistake("log10", "The loss was computed with log base 10; the loss uses the natural logarithm ln.",
             _log10),
     Mistake("update_sign",
             "The update went uphill: gradient descent subtracts, new = old − η·gradient, "
             "not old + η·gradient.", _update_sign),
-    Mistake("no_bias", "The bias was left out: z = Σ W·a + b includes the unit's bias b.", _no_bias),
+    Mistake("no_bias", "The bias was left out: z = Σ W·a + b includes the unit's bias b.", _no_bias,
+            in_notation=_no_bias_sentence),
     Mistake("transposed",
             "A weight matrix was read or written transposed: the weight from unit i to unit j was "
             "taken for the one from j to i; check which index is the row of the sheet's matrix.", _transposed),
@@ -231,6 +262,15 @@ BATCH_FACTOR_TITLES: dict[str, str] = {
 }
 """The names of ``half_or_mean_factor:x{N}`` for a batch of N, by the kind of quantity it changes:
 the same rewrite is a sum taken for a mean in the loss and a missing 1/n in a gradient."""
+
+
+def explanation(mistake: str, name: str, notation: Notation = DEFAULT) -> str:
+    """The sentence feedback prints for a :data:`MISTAKES` id on answer ``name``: in the sheet's
+    notation, at the answer's layer, where the sentence names weights, activations or biases."""
+    m, p = MISTAKES[mistake], names.parse(name)
+    if m.in_notation is None or p is None or p.layer is None:
+        return m.sentence
+    return m.in_notation(notation, p.layer)
 
 
 def mistake_id(key: str) -> str:

@@ -9,7 +9,8 @@ The section asks for the δ's the graph already has; what this module adds is
 printed around them: the bound for each hidden activation (the section's
 intro) and, on the solved sheet, a table and a log-scale plot of |δ⁽ˡ⁾| built
 from the key's *printed* values, so every number in them can be recomputed
-from the boxes above.
+from the boxes above.  All of it is written in the spec's notation profile
+(δ^[l], w^l_11, W_{l+1,11}, …), as the other sections are.
 """
 from __future__ import annotations
 
@@ -17,27 +18,68 @@ import math
 from decimal import Decimal
 from fractions import Fraction
 
+from .notation import DEFAULT, Notation
 from .numeric import Key, round_half_up
 
-# activation → its derivative's bound, and what the bound gives for |δ| one layer down
-# (LaTeX, no words: the sheet's words live in text.tex)
-_STEP = r"\bigl|\delta^{(l)}_1\bigr|"
-_ABOVE = r"\bigl|W^{(l+1)}_{11}\bigr|\,\bigl|\delta^{(l+1)}_1\bigr|"
+# activation → (its derivative's bound, and joined to it what the bound gives for |δ| one layer
+# down) (LaTeX, no words: the sheet's words live in text.tex).  {step} is |δ⁽ˡ⁾₁|, {above}
+# |W⁽ˡ⁺¹⁾₁₁| |δ⁽ˡ⁺¹⁾₁| and {z} z⁽ˡ⁾₁, filled in in the sheet's notation.
+_IMPLIES = r" \;\Rightarrow\; "
+_ACTIVE = r", \qquad {z} > 0 \;\Rightarrow\; {step} = {above}"
 BOUNDS = {
-    "sigmoid": rf"\sigma'(z) = \sigma(z)\bigl(1-\sigma(z)\bigr) \le \tfrac14 \;\Rightarrow\; {_STEP} \le \tfrac14\,{_ABOVE}",
-    "tanh": rf"\tanh'(z) = 1-\tanh^2(z) \le 1 \;\Rightarrow\; {_STEP} \le {_ABOVE}",
-    "relu": rf"\operatorname{{ReLU}}'(z) \in \{{0, 1\}}, \qquad z^{{(l)}}_1 > 0 \;\Rightarrow\; {_STEP} = {_ABOVE}",
-    "leaky_relu": rf"\operatorname{{LReLU}}'(z) \in \{{0.01, 1\}}, \qquad z^{{(l)}}_1 > 0 \;\Rightarrow\; {_STEP} = {_ABOVE}",
-    "linear": rf"g'(z) = 1 \;\Rightarrow\; {_STEP} = {_ABOVE}",
+    "sigmoid": (r"\sigma'(z) = \sigma(z)\bigl(1-\sigma(z)\bigr) \le \tfrac14", _IMPLIES + r"{step} \le \tfrac14\,{above}"),
+    "tanh": (r"\tanh'(z) = 1-\tanh^2(z) \le 1", _IMPLIES + r"{step} \le {above}"),
+    "relu": (r"\operatorname{ReLU}'(z) \in \{0, 1\}", _ACTIVE),
+    "leaky_relu": (r"\operatorname{LReLU}'(z) \in \{0.01, 1\}", _ACTIVE),
+    "linear": (r"g'(z) = 1", _IMPLIES + r"{step} = {above}"),
 }
-RECURSION = r"\delta^{(l)}_1 = W^{(l+1)}_{11}\,\delta^{(l+1)}_1\,g_l'\bigl(z^{(l)}_1\bigr)"
 
 
-def intro(activations: tuple[str, ...]) -> str:
-    """The section's recipe: the chain's recursion, then one bound per distinct hidden activation."""
-    hidden = list(dict.fromkeys(activations[:-1]))  # the output layer's δ comes from the loss
-    lines = [RECURSION] + [BOUNDS[a] for a in hidden if a in BOUNDS]
+def _chain_symbols(n: Notation, l) -> dict[str, str]:
+    """δ⁽ˡ⁾₁, W⁽ˡ⁺¹⁾₁₁, δ⁽ˡ⁺¹⁾₁, z⁽ˡ⁾₁ and g_l at layer l (a number, or "l"), as the profile writes them."""
+    up = l + 1 if isinstance(l, int) else f"{l}+1"
+    return {"delta": n.symbol(r"\delta", l, "1"), "W": n.weight(up, 1, 1), "delta_above": n.symbol(r"\delta", up, "1"),
+            "z": n.symbol("z", l, "1"), "g": f"g_{l}" if len(str(l)) == 1 else f"g_{{{l}}}"}
+
+
+def recursion(n: Notation = DEFAULT, l="l") -> str:
+    """δ⁽ˡ⁾₁ = W⁽ˡ⁺¹⁾₁₁ δ⁽ˡ⁺¹⁾₁ g_l′(z⁽ˡ⁾₁): the chain's backward step, in the profile's notation."""
+    s = _chain_symbols(n, l)
+    return rf"{s['delta']} = {s['W']}\,{s['delta_above']}\,{s['g']}'\bigl({s['z']}\bigr)"
+
+
+def bound(activation: str, n: Notation = DEFAULT, l="l", fact: bool = True) -> str:
+    """The activation's derivative bound and what it gives for |δ⁽ˡ⁾₁| (only what it gives: ``fact`` False)."""
+    s = _chain_symbols(n, l)
+    given, gives = BOUNDS[activation]
+    gives = gives.format(step=rf"\bigl|{s['delta']}\bigr|", z=s["z"],
+                         above=rf"\bigl|{s['W']}\bigr|\,\bigl|{s['delta_above']}\bigr|")
+    return given + gives if fact else gives.removeprefix(r", \qquad ").removeprefix(_IMPLIES)
+
+
+def intro(activations: tuple[str, ...], notation: Notation = DEFAULT) -> str:
+    """The section's recipe in the sheet's notation: the chain's recursion, then one bound per
+    distinct hidden activation.
+
+    Where the profile's letters name the layers (v, w, …) there is no weight of a general layer
+    l: the recursion is written for each hidden layer, and each bound for each layer it applies to.
+    """
+    hidden = activations[:-1]  # the output layer's δ comes from the loss
+    if not notation.per_layer_letters:
+        lines = [recursion(notation)] + [bound(a, notation) for a in dict.fromkeys(hidden) if a in BOUNDS]
+    else:
+        lines = [recursion(notation, l) for l in range(1, len(hidden) + 1)]
+        for a in dict.fromkeys(hidden):
+            layers = [l for l, act in enumerate(hidden, start=1) if act == a]
+            if a in BOUNDS:
+                lines += [bound(a, notation, l, fact=(l == layers[0])) for l in layers]
     return r"\begin{gathered}" + r" \\[1mm] ".join(lines) + r"\end{gathered}"
+
+
+def table_symbols(notation: Notation = DEFAULT) -> dict[str, str]:
+    """δ⁽ˡ⁾₁ and δ⁽ˡ⁺¹⁾₁ as the profile writes them: the solved sheet's table and plot label them."""
+    s = _chain_symbols(notation, "l")
+    return {"delta": s["delta"], "delta_above": s["delta_above"]}
 
 
 def delta_profile(key: Key, depth: int) -> list[dict]:
@@ -99,7 +141,7 @@ def _mm(v: float) -> str:
     return f"{v:.2f}"
 
 
-def section_extra(key: Key, depth: int) -> dict:
-    """What the vanishing section adds to its context entry: the profile and its plot."""
+def section_extra(key: Key, depth: int, notation: Notation = DEFAULT) -> dict:
+    """What the vanishing section adds to its context entry: the profile, its plot and their δ's symbols."""
     rows = delta_profile(key, depth)
-    return {"profile": rows, "plot": profile_plot(rows)}
+    return {"profile": rows, "plot": profile_plot(rows), "symbols": table_symbols(notation)}

@@ -129,7 +129,7 @@ def _intro(spec: Spec, section: str) -> str:
     if section == "loss":
         return LOSSES[spec.network.loss].latex
     if section == "vanishing":
-        return vanishing.intro(spec.network.activations)
+        return vanishing.intro(spec.network.activations, spec.notation)  # in the profile's notation
     if spec.notation != DEFAULT and (text := spec.notation.intro(section, spec.network.depth, spec.network.bias)):
         return text  # the same rules in the profile's notation
     text = SECTION_INTROS[section]
@@ -194,7 +194,7 @@ def sheet_context(spec: Spec, student: Student, params: Params, data: Data, key:
         placed.update(asked)
         sections.append({"name": section, "intro": _intro(spec, section),
                          "items": [worked_line(graph, n, key, given, spec.notation) for n in asked],
-                         **(vanishing.section_extra(key, net.depth) if section == "vanishing" else {})})
+                         **(vanishing.section_extra(key, net.depth, spec.notation) if section == "vanishing" else {})})
     _number_boxes(sections, spec.notation)
     as_list = lambda m: [list(r) for r in m]
     return {

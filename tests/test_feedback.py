@@ -88,8 +88,13 @@ def test_feedback_words_come_from_text_tex(graded):
 
 def test_tex_text_escapes_and_sets_maths_letters():
     assert tex_text("δ = −0.5 & 50%") == r"\ensuremath{\delta} = \ensuremath{-}0.5 \& 50\%"
-    assert tex_text("W⁽²⁾ᵀ δ⁽²⁾") == r"W\ensuremath{^{(2)}^{\mathsf T}} \ensuremath{\delta^{(2)}}"
+    # one superscript for the run ⁽²⁾ᵀ: ^{(2)}^{T} would be TeX's "Double superscript" error
+    assert tex_text("W⁽²⁾ᵀ δ⁽²⁾") == r"W\ensuremath{^{(2)\mathsf{T}}} \ensuremath{\delta^{(2)}}"
     assert tex_text(r"\input{/etc/passwd}").startswith(r"\textbackslash{}input\{")
+    # the layer marks of the notation profiles (Nielsen's bare w², Ng's W^[2]) are superscripts too
+    assert tex_text("w²_ji") == r"w\ensuremath{^{2}}\_ji"
+    assert tex_text("W^[2]_ji = δ^[2]_j") == r"W\ensuremath{^{[2]}}\_ji = \ensuremath{\delta}\ensuremath{^{[2]}}\_j"
+    assert tex_text("a^[\\x]") == r"a\textasciicircum{}[\textbackslash{}x]"  # anything else stays text
 
 
 def test_a_name_pdflatex_cannot_set_is_typeset_by_lualatex(tmp_path):

@@ -249,3 +249,121 @@ def test_a_transposed_answer_is_named_so(classes):
     lines = [l for l in feedback.splitlines() if "`z1_2`" in l or "`new_W1_1_2`" in l]
     assert len(lines) == 2 and all("read or written transposed" in l for l in lines), lines
     assert float(grades["s2"]["score"]) == 28
+
+
+# --- the feedback a student reads, in their sheet's notation ------------------------------
+
+FEEDBACK_SPEC = """title = "Feedback {preset}"
+[network]
+layers = [2, 2, 2]
+activations = ["sigmoid", "sigmoid"]
+loss = "bce"
+[data]
+x = [1, 0]
+y = [1, 0]
+[params]
+W1 = [[0.5, -0.3], [0.8, 0.2]]
+b1 = [0.1, -0.1]
+W2 = [[0.7, -0.5], [0.3, 0.9]]
+b2 = [0.2, -0.4]
+[exercise]
+learning_rate = 0.5
+decimals = 4
+{notation}
+"""
+W2 = [[0.7, -0.5], [0.3, 0.9]]
+
+# What the two named mistakes' sentences write, at layer 2, per profile: the symbols are the README's
+# table of presets (nielsen w^l_jk with a bare l; ng [l] marks; cs231n W_{1,12}, the layer first;
+# d2l (l) marks with w_ij from i to j; pytorch W⁽ˡ⁾_ji) and the gradient entry ∂L/∂W_ji = δ_j a_i in
+# each one's index order, z = Wa + b with a·W for row vectors (cs231n, d2l) and a Wᵀ (pytorch).
+FEEDBACK_SYMBOLS = {  # preset: (the gradient entry and its swapped form, the unit's z with its bias, renamed)
+    "": ("∂L/∂W⁽²⁾_ji = δ⁽²⁾_j · a⁽¹⁾_i", "not δ⁽²⁾_i · a⁽¹⁾_j", "z⁽²⁾_j = Σ_i W⁽²⁾_ji·a⁽¹⁾_i + b⁽²⁾_j", []),
+    "nielsen": ("∂L/∂w²_ji = δ²_j · a¹_i", "not δ²_i · a¹_j", "z²_j = Σ_i w²_ji·a¹_i + b²_j", ["⁽", "W"]),
+    "ng": ("∂L/∂W^[2]_ji = δ^[2]_j · a^[1]_i", "not δ^[2]_i · a^[1]_j", "z^[2]_j = Σ_i W^[2]_ji·a^[1]_i + b^[2]_j",
+           ["⁽"]),
+    "cs231n": ("∂L/∂W_{2,ij} = a_{1,i} · δ_{2,j}", "not a_{1,j} · δ_{2,i}", "z_{2,j} = Σ_i a_{1,i}·W_{2,ij} + b_{2,j}",
+               ["⁽", "_ji"]),
+    "d2l": ("∂L/∂W⁽²⁾_ij = a⁽¹⁾_i · δ⁽²⁾_j", "not a⁽¹⁾_j · δ⁽²⁾_i", "z⁽²⁾_j = Σ_i a⁽¹⁾_i·W⁽²⁾_ij + b⁽²⁾_j", ["_ji"]),
+    "pytorch": ("∂L/∂W⁽²⁾_ji = δ⁽²⁾_j · a⁽¹⁾_i", "not δ⁽²⁾_i · a⁽¹⁾_j", "z⁽²⁾_j = Σ_i a⁽¹⁾_i·W⁽²⁾_ji + b⁽²⁾_j",
+                ["W⁽²⁾_ji·a"]),
+}
+
+
+def _feedback_lines(tmp: Path, preset: str, pdf: bool = False) -> tuple[dict, Path]:
+    """A student with two named mistakes on a 2-2-2 sheet in ``preset``: z2_1 without its bias and
+    dW2_1_2 with its indices swapped; their Markdown feedback's notes by answer name (unescaped)."""
+    name = preset or "default"
+    spec = tmp / f"fb-{name}.toml"
+    notation = f'[notation]\npreset = "{preset}"\n' if preset else ""
+    spec.write_text(FEEDBACK_SPEC.format(preset=name, notation=notation), encoding="utf-8")
+    (tmp / "roster.csv").write_text("student_id,name\ns1,Ada Lovelace\n", encoding="utf-8")
+    out = tmp / f"fb-class-{name}"
+    assert main(["worksheets", str(spec), "--roster", str(tmp / "roster.csv"), "--out", str(out),
+                 "--secret", "fb", "--weak-secret", "--no-pdf"]) == 0
+    key = rounded_chain([2, 2, 2], ["sigmoid", "sigmoid"], "bce", [[[0.5, -0.3], [0.8, 0.2]], W2],
+                        [[0.1, -0.1], [0.2, -0.4]], [[1, 0]], [[1, 0]], 0.5, 4)
+    answers = {n: str(v) for n, v in key.items()}
+    # no bias: z2_1 = 0.7·a1_1 − 0.5·a1_2 from the sheet's own (the oracle's) a⁽¹⁾, rounded to 4 places
+    z = W2[0][0] * float(key["a1_1"]) + W2[0][1] * float(key["a1_2"])
+    assert abs(z - float(key["z2_1"])) > 0.1  # b2_1 = 0.2 is missing from it
+    answers["z2_1"] = f"{z:.4f}"
+    # swapped indices: ∂L/∂W_12 of layer 2 given the value of ∂L/∂W_21 (δ2_2·a1_1 for δ2_1·a1_2)
+    assert key["dW2_1_2"] != key["dW2_2_1"]
+    answers["dW2_1_2"] = str(key["dW2_2_1"])
+    path = tmp / f"fb-answers-{name}.csv"
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=["student_id", *answers])
+        w.writeheader()
+        w.writerow({"student_id": "s1", **answers})
+    grades = tmp / f"fb-grades-{name}"
+    assert main(["grade", str(spec), "--roster", str(tmp / "roster.csv"), "--answers", str(path), "--class", str(out),
+                 "--out", str(grades), "--secret", "fb"] + (["--feedback-pdf"] if pdf else [])) == 0
+    md = (grades / "feedback" / "s1.md").read_text(encoding="utf-8")
+    notes = {}
+    for line in md.splitlines():  # | `name` | given | expected | status | marks | note |
+        if m := re.match(r"\| `(\w+)` \|.*\| (\w+) \| [\d./]+ \| (.*) \|$", line):
+            notes[m[1]] = (m[2], re.sub(r"\\(.)", r"\1", m[3]))  # Markdown's escapes undone: what a reader sees
+    return notes, grades
+
+
+@pytest.mark.parametrize("preset", list(FEEDBACK_SYMBOLS))
+def test_named_mistakes_are_explained_in_the_sheets_notation(tmp_path, preset):
+    entry, swapped, z, renamed = FEEDBACK_SYMBOLS[preset]
+    notes, _ = _feedback_lines(tmp_path, preset)  # the answers keep derive's names: dW2_1_2, z2_1
+    (status, gradient), (bias_status, bias) = notes["dW2_1_2"], notes["z2_1"]
+    assert status == bias_status == "wrong"
+    assert gradient.startswith("The indices of the weight gradient are swapped: ") and "Expected" in gradient
+    assert entry in gradient and swapped in gradient, gradient
+    assert bias.startswith("The bias was left out: ") and z in bias, bias
+    for symbol in renamed:
+        assert symbol not in gradient and symbol not in bias, (symbol, gradient, bias)
+
+
+@pytest.mark.parametrize("preset,marks,not_set", [
+    ("nielsen", ["w2 _ji", "b2 _j"], ["w2_ji", "W"]),   # w², raised: pdftotext parts it from _ji
+    ("ng", ["W[2] _ji", "b[2] _j"], ["^", "(2)"]),        # W^[2] raised, not a literal caret
+])
+def test_the_feedback_pdf_sets_the_profiles_layer_marks_as_superscripts(tmp_path, preset, marks, not_set):
+    """Nielsen's bare w² and Ng's W^[2] are superscripts in the PDF, not a full-size 2 or a literal ^."""
+    require("pdflatex")
+    require("pdftotext")
+    from conftest import pdf_text
+    _, grades = _feedback_lines(tmp_path, preset, pdf=True)
+    text = pdf_text(grades / "feedback" / "s1.pdf", layout=False)
+    reasons = text[text.index("The bias was left out"):]
+    for mark in marks:
+        assert mark in reasons, (mark, reasons)
+    for mark in not_set:
+        assert mark not in reasons.replace("dW2", ""), (mark, reasons)
+
+
+def test_per_layer_letters_and_the_first_layer_in_a_mistakes_sentence():
+    """letters = ["v", "w"], weights from-to (README: v_ij, w_jk, no layer mark): layer 1's weight is
+    v_ij, its inputs x_i; the δ and b keep their (l) marks."""
+    from derive.mistakes import explanation
+    n = Notation(weights="from-to", letters=("v", "w"))
+    assert ("∂L/∂v_ij = x_i · δ⁽¹⁾_j (δ of the unit the weight leads to, x of the unit it comes from), "
+            "not x_j · δ⁽¹⁾_i.") in explanation("transposed_gradient", "dW1_1_2", n)
+    assert "z⁽²⁾_j = Σ_i w_ij·a⁽¹⁾_i + b⁽²⁾_j" in explanation("no_bias", "z2_1_s3", n)  # one example's z alike
+    assert explanation("log10", "loss", n) == "The loss was computed with log base 10; the loss uses the natural logarithm ln."

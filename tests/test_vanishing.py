@@ -17,6 +17,7 @@ from conftest import key_rows, pdf_text, require
 from derive.cli import main
 from derive.numeric import key
 from derive.spec import load_spec
+from derive.notation import PRESETS
 from derive.vanishing import delta_profile, intro, profile_plot
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,14 +49,45 @@ def ratio(a: Decimal, b: Decimal, decimals: int) -> Decimal:
 def test_the_sigmoid_chain_states_the_quarter_bound():
     text = intro(("sigmoid",) * 5)
     assert r"\le \tfrac14" in text and text.count(r"\tfrac14") == 2  # σ′ ≤ ¼, so |δ⁽ˡ⁾| ≤ ¼|W||δ⁽ˡ⁺¹⁾|
-    assert r"\delta^{(l)}_1 = W^{(l+1)}_{11}\,\delta^{(l+1)}_1" in text
+    assert r"\delta^{(l)}_{1} = W^{(l+1)}_{11}\,\delta^{(l+1)}_{1}" in text
 
 
 def test_a_relu_chain_passes_delta_unchanged_through_active_units():
     text = intro(("relu", "relu", "linear"))
-    assert r"\operatorname{ReLU}'(z) \in \{0, 1\}" in text and "z^{(l)}_1 > 0" in text
+    assert r"\operatorname{ReLU}'(z) \in \{0, 1\}" in text and "z^{(l)}_{1} > 0" in text
     assert r"\tfrac14" not in text
     assert "g'(z) = 1" not in text  # the linear output's δ comes from the loss: no bound for it
+
+
+# How each preset writes the chain's δ⁽ˡ⁾₁, W⁽ˡ⁺¹⁾₁₁, δ⁽ˡ⁺¹⁾₁ and z⁽ˡ⁾₁, from the README's table of
+# presets: nielsen w^l with a bare l; ng [l] marks; cs231n the layer as the first subscript, W_{1,12};
+# d2l and pytorch (l) marks like derive's own (W₁₁ reads the same to-from and from-to).
+CHAIN_SYMBOLS = {
+    "nielsen": (r"\delta^{l}_{1}", r"w^{l+1}_{11}", r"\delta^{l+1}_{1}", r"z^{l}_{1}"),
+    "ng": (r"\delta^{[l]}_{1}", r"W^{[l+1]}_{11}", r"\delta^{[l+1]}_{1}", r"z^{[l]}_{1}"),
+    "cs231n": (r"\delta_{l,1}", r"W_{l+1,11}", r"\delta_{l+1,1}", r"z_{l,1}"),
+    "d2l": (r"\delta^{(l)}_{1}", r"W^{(l+1)}_{11}", r"\delta^{(l+1)}_{1}", r"z^{(l)}_{1}"),
+    "pytorch": (r"\delta^{(l)}_{1}", r"W^{(l+1)}_{11}", r"\delta^{(l+1)}_{1}", r"z^{(l)}_{1}"),
+}
+
+
+@pytest.mark.parametrize("preset", list(CHAIN_SYMBOLS))
+def test_the_intro_is_written_in_the_specs_notation(preset):
+    delta, W, above, z = CHAIN_SYMBOLS[preset]
+    text = intro(("sigmoid", "relu", "linear"), PRESETS[preset])
+    assert rf"{delta} = {W}\,{above}\,g_l'\bigl({z}\bigr)" in text  # the recursion
+    assert rf"\bigl|{delta}\bigr| \le \tfrac14\,\bigl|{W}\bigr|\,\bigl|{above}\bigr|" in text  # σ′ ≤ ¼
+    assert rf"{z} > 0 \;\Rightarrow\; \bigl|{delta}\bigr| = \bigl|{W}\bigr|" in text  # an active ReLU
+
+
+def test_per_layer_letters_write_the_intro_layer_by_layer():
+    """letters = ["u", "v", "w"]: the letter names the layer, so there is no weight of a layer l."""
+    from derive.notation import Notation
+    text = intro(("sigmoid", "relu", "linear"), Notation(letters=("u", "v", "w")))
+    assert r"\delta^{(1)}_{1} = v_{11}\,\delta^{(2)}_{1}\,g_1'" in text   # W⁽²⁾ is v
+    assert r"\delta^{(2)}_{1} = w_{11}\,\delta^{(3)}_{1}\,g_2'" in text   # W⁽³⁾ is w
+    assert r"\bigl|\delta^{(1)}_{1}\bigr| \le \tfrac14\,\bigl|v_{11}\bigr|" in text
+    assert r"z^{(2)}_{1} > 0" in text and "W" not in text and "(l" not in text
 
 
 # ---------------------------------------------------------------- the profile
@@ -208,3 +240,56 @@ def test_a_drawn_chain_class_compiles_blank_and_solved(tmp_path):
             assert r"\begin{picture}" in solved and solved.count(r"\circle*") == 5  # every |δ| plotted
             for v in ("blank", "solved"):
                 assert (out / "students" / sid / f"{v}.pdf").stat().st_size > 1000
+
+
+# What pdftotext reads of each preset's vanishing intro (blank sheet) and |δ| table (solved sheet):
+# the marks it writes, and derive's marks it renames, none of which may be left (README's table).
+PDF_MARKS = {  # preset: (in the intro, in the table, not anywhere in either)
+    "nielsen": (["w11", "l+1"], ["l+1"], ["(l)", "(l+1)", "W"]),   # w^{l+1}_{11}: a bare l, a lower-case w
+    "ng": (["[l]", "[l+1]"], ["[l]", "[l+1]"], ["(l)", "(l+1)"]),
+    "cs231n": (["δl,1", "Wl+1,11", "δl+1,1"], ["δl,1", "δl+1,1"], ["(l)", "(l+1)", "[l]"]),
+    "d2l": (["(l)", "(l+1)"], ["(l)", "(l+1)"], []),               # renames nothing a chain prints
+    "pytorch": (["(l)", "(l+1)"], ["(l)", "(l+1)"], []),
+}
+
+
+@pytest.fixture(scope="module")
+def profiled(tmp_path_factory):
+    """The sigmoid chain in every preset, blank and solved, as real PDFs."""
+    require("pdflatex")
+    require("pdftotext")
+    tmp = tmp_path_factory.mktemp("profiled")
+    roster = tmp / "roster.csv"
+    roster.write_text("student_id,name\na1,Ada Lovelace\n", encoding="utf-8")
+    text = SIGMOID.read_text(encoding="utf-8")
+    outs = {}
+    for preset in PDF_MARKS:
+        spec = tmp / f"{preset}.toml"
+        spec.write_text(text.replace("[exercise]", f'[notation]\npreset = "{preset}"\n\n[exercise]'), encoding="utf-8")
+        outs[preset] = tmp / preset
+        assert main(["worksheets", str(spec), "--roster", str(roster), "--out", str(outs[preset]),
+                     "--secret", "k", "--weak-secret"]) == 0
+    return outs
+
+
+def _between(text: str, start: str, end: str) -> str:
+    assert start in text, text
+    part = text[text.index(start) + len(start):]
+    return part[:part.index(end)]
+
+
+@pytest.mark.tex
+@pytest.mark.parametrize("preset", list(PDF_MARKS))
+def test_the_vanishing_section_prints_the_presets_notation(profiled, preset):
+    in_intro, in_table, renamed = PDF_MARKS[preset]
+    sheet = profiled[preset] / "students" / "a1"
+    intro_text = _between(pdf_text(sheet / "blank.pdf", layout=False), "Vanishing and exploding gradients", "Box ")
+    table_text = _between(pdf_text(sheet / "solved.pdf", layout=False), "layer by layer, from the values above",
+                          "Backward pass")
+    for mark in in_intro:
+        assert mark in intro_text, (preset, mark, intro_text)
+    for mark in in_table:
+        assert mark in table_text, (preset, mark, table_text)
+    for mark in renamed:
+        assert mark not in intro_text and mark not in table_text, (preset, mark, intro_text, table_text)
+    assert "σ ′ (z) = σ(z)" in intro_text  # the bound itself is the same in every notation
