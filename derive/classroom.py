@@ -28,7 +28,7 @@ from .errors import AnswersError, OutputError, RosterError
 from .lab import exercise_key, exercise_problem
 from .numeric import Key
 from .symbolic import build_graph
-from .randomize import DRAW_RULES, Draw, draw_class, draw_student
+from .randomize import Draw, draw_class, draw_rules, draw_student
 from .secret import matches, secret_check, student_seed
 from .sheetcode import class_codes, sheet_code
 from .spec import Roster, Spec
@@ -256,7 +256,7 @@ def manifest_json(spec: Spec, roster: Roster, draws: dict[str, Draw], secret: st
     """
     return json.dumps({
         "notice": INSTRUCTOR_ONLY,
-        "derive_version": __version__, "draw_rules": DRAW_RULES,
+        "derive_version": __version__, "draw_rules": draw_rules(spec),
         "spec": {"path": str(spec.path), "fingerprint": spec.fingerprint, "title": spec.title},
         "secret_check": None if spec.is_fixed() else secret_check(secret, spec.fingerprint),
         "engine": engine, "variants": list(variants),
@@ -575,9 +575,9 @@ def check_class(spec: Spec, folder: Path, secret: str | None) -> dict:
 def draws_from_manifest(spec: Spec, roster: Roster, manifest: dict, folder: Path) -> dict[str, Draw]:
     """Each student's exercise rebuilt from the seed the manifest records (any roster order)."""
     from .errors import ParamsError
-    if not spec.is_fixed() and manifest.get("draw_rules", 1) != DRAW_RULES:
+    if not spec.is_fixed() and manifest.get("draw_rules", 1) != draw_rules(spec):
         raise ParamsError(f"the class was drawn under draw rules {manifest.get('draw_rules', 1)}, this derive "
-                          f"draws under rules {DRAW_RULES}: its seeds would rebuild other sheets; grade with "
+                          f"draws under rules {draw_rules(spec)}: its seeds would rebuild other sheets; grade with "
                           "--key CLASS/answer-key.csv (each student's params.json)",
                           file=str(folder / "manifest.json"), key="draw_rules")
     seeds = {s.get("student_id"): str(s.get("seed")) for s in manifest["students"]}

@@ -13,6 +13,8 @@ loss curve on the solved sheet is the key's own printed losses.
 """
 from __future__ import annotations
 
+import re
+
 import sympy as sp
 
 from .symbolic import Quantity
@@ -21,6 +23,16 @@ from .symbolic import Quantity
 def epoch_name(name: str, t: int) -> str:
     """``loss_e{t}``, ``W1_1_1_e{t}``: a quantity after t steps."""
     return f"{name}_e{t}"
+
+
+_NAME = re.compile(r"(loss|(?:W|b)\d+_\d+(?:_\d+)?)_e(\d+)")
+
+
+def parse_name(name: str) -> tuple[str, int] | None:
+    """(quantity, steps) of one of the table's answer names: ``W1_1_1_e2`` → ("W1_1_1", 2),
+    ``loss_e0`` → ("loss", 0); None for any other name."""
+    m = _NAME.fullmatch(name)
+    return (m[1], int(m[2])) if m else None
 
 
 def names_of(parameters: tuple[str, ...], epochs: int) -> list[str]:

@@ -16,6 +16,7 @@ so that fd computed from the *printed* L(θ ± ε) agrees with backprop.
 from __future__ import annotations
 
 import math
+import re
 from fractions import Fraction
 from typing import Mapping
 
@@ -32,10 +33,19 @@ STEPS = (Fraction(1, 100), Fraction(1, 1000), Fraction(1, 10_000), Fraction(1, 1
 
 KINDS = ("loss_plus", "loss_minus", "fd", "relerr")
 
+_NAME = re.compile(r"(loss_plus|loss_minus|fd|relerr)_((?:W|b)\d+_\d+(?:_\d+)?)")
+
 
 def names_of(checked: tuple[str, ...]) -> list[str]:
     """The section's answer names, parameter by parameter: loss_plus_p, loss_minus_p, fd_p, relerr_p."""
     return [f"{kind}_{p}" for p in checked for kind in KINDS]
+
+
+def parse_name(name: str) -> tuple[str, str] | None:
+    """(kind, parameter) of one of the section's answer names: ``fd_W1_1_1`` → ("fd", "W1_1_1");
+    None for any other name."""
+    m = _NAME.fullmatch(name)
+    return (m[1], m[2]) if m else None
 
 
 def _symbol(name: str) -> sp.Symbol:

@@ -109,24 +109,28 @@ def prepare(net: Network, params: Params, data: Data, exercise: Exercise) -> Pre
 def exercise_key(spec: Spec, params: Params, data: Data) -> Key:
     """A student's answer key with every section the spec asks for (the lab's too; a ``[graph]``
     spec's trace, whose params are its symbols' values)."""
-    ex = spec.exercise
     if spec.trace is not None:
         from .trace import spec_key
         return spec_key(spec, params)
-    pr = prepare(spec.network, params, data, ex)
-    return rounded_chain(pr.graph, pr.givens, ex.decimals, ex.rounding, pr.places)
+    return _problem(spec.network, params, data, spec.exercise).key
 
 
 def exercise_problem(spec: Spec, params: Params, data: Data):
     """A :class:`derive.grade.Problem` over the lab graph, for grading every section (or over a
     ``[graph]`` spec's trace)."""
-    from .grade import Problem
     ex = spec.exercise
     if spec.trace is not None:
         from .trace import spec_trace, trace_problem
         return trace_problem(spec_trace(spec), params, ex.decimals, ex.rounding)
-    pr = prepare(spec.network, params, data, ex)
-    key = rounded_chain(pr.graph, pr.givens, ex.decimals, ex.rounding, pr.places)
+    return _problem(spec.network, params, data, ex)
+
+
+@lru_cache(maxsize=32)
+def _problem(net: Network, params: Params, data: Data, exercise: Exercise):
+    """One student's key and problem (cached: the draw's checks, the sheet and grading each ask for it)."""
+    from .grade import Problem
+    pr = prepare(net, params, data, exercise)
+    key = rounded_chain(pr.graph, pr.givens, exercise.decimals, exercise.rounding, pr.places)
     carried = {**pr.givens, **({n: Fraction(v) for n, v in key.values.items()}
-                               if ex.rounding == "carry" else key.unrounded)}
+                               if exercise.rounding == "carry" else key.unrounded)}
     return Problem(pr.graph, pr.givens, key, params, MappingProxyType(carried))

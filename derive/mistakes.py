@@ -6,6 +6,9 @@ The wrong rules are evaluated by the numeric stage's exact route, on
 whatever parent values are given (the key's, or a student's own), so
 nothing here computes by a formula of its own.
 
+The lab's quantities (:mod:`derive.lab`: a gradient check, training steps) have mistakes of
+their own, rewrites of those rules in the same way; a mistake marked ``lab`` knows them.
+
 Also the accepted *alternative routes*: a hidden δ may take g′ from z
 (σ(z)(1−σ(z))) instead of from a (a(1−a)); the grader credits either.
 """
@@ -20,7 +23,7 @@ from typing import Callable, Mapping
 
 import sympy as sp
 
-from . import names
+from . import epochs, gradient_check as gradcheck, names
 from .functions import ACTIVATIONS, SCALAR_MODULES
 from .latex import plain
 from .notation import DEFAULT, Notation
@@ -39,7 +42,9 @@ class Mistake:
     the parents to that many places first.  ``in_notation`` writes the sentence
     for a quantity of layer l in a sheet's notation profile (where it names
     weights, activations or biases); ``sentence`` is the same without a profile
-    or layer, as a report of students' code prints it.
+    or layer, as a report of students' code prints it.  ``lab``: the rewrite
+    also knows the quantities of a gradient check and of training steps (the
+    others know only the network's answer names, and are not asked about those).
     """
 
     id: str
@@ -47,6 +52,7 @@ class Mistake:
     rewrite: Rewrite | None = None
     early_decimals: int | None = None
     in_notation: Callable[[Notation, int], str] | None = None  # the sentence for layer l, in a profile
+    lab: bool = False
 
 
 def _sym(name: str) -> sp.Symbol:
@@ -83,7 +89,8 @@ def _output_activation(g: Graph):
 
 
 def _is(q: Quantity, *kinds: str) -> bool:
-    return names.parse(q.name).kind in kinds
+    p = names.parse(q.name)
+    return p is not None and p.kind in kinds
 
 
 def _no_activation_derivative(g: Graph, q: Quantity) -> dict[str, sp.Expr]:
@@ -172,7 +179,11 @@ def _log10(g: Graph, q: Quantity) -> dict[str, sp.Expr]:
 
 
 def _update_sign(g: Graph, q: Quantity) -> dict[str, sp.Expr]:
-    return {"": rename(q.rule, {ETA: -ETA})} if _is(q, "new_W", "new_b") else {}
+    """+η for −η: in the update, and in each step of a training table (θ_t from θ_{t−1})."""
+    step = epochs.parse_name(q.name)
+    if _is(q, "new_W", "new_b") or (step is not None and step[0] != "loss"):
+        return {"": rename(q.rule, {ETA: -ETA})}
+    return {}
 
 
 def _no_bias(g: Graph, q: Quantity) -> dict[str, sp.Expr]:
@@ -205,6 +216,73 @@ def _no_bias_sentence(n: Notation, l: int) -> str:
     return f"The bias was left out: {plain(n.symbol('z', l, 'j'))} = Σ_i {term} + {b} includes the unit's bias {b}."
 
 
+# --- the lab's quantities: a gradient check and training steps (derive.lab) -------------------
+
+def _checked(q: Quantity, kind: str) -> str | None:
+    """The checked parameter of a gradient check's quantity of this kind (``fd``, ``relerr``), else None."""
+    c = gradcheck.parse_name(q.name)
+    return c[1] if c is not None and c[0] == kind else None
+
+
+def _fd_over_eps(g: Graph, q: Quantity) -> dict[str, sp.Expr]:
+    """(L(θ+ε) − L(θ−ε)) / ε: the central difference without its 2."""
+    if _checked(q, "fd") is None:
+        return {}
+    return {"": q.rule.xreplace({2 * gradcheck.EPSILON: gradcheck.EPSILON})}
+
+
+def _one_sided_difference(g: Graph, q: Quantity) -> dict[str, sp.Expr]:
+    """(L(θ+ε) − L(θ)) / ε, with L(θ) the loss box (the sheet's ``loss``, a batch's mean)."""
+    p = _checked(q, "fd")
+    if p is None or "loss" not in g:
+        return {}
+    return {"": q.rule.xreplace({2 * gradcheck.EPSILON: gradcheck.EPSILON,
+                                 _sym(f"loss_minus_{p}"): _sym("loss")})}
+
+
+def _relerr_parts(q: Quantity) -> tuple[sp.Expr, sp.Max] | None:
+    """(|∂L/∂θ − fd|, max(10^−d, |∂L/∂θ|, |fd|)) of a relative error's rule; None for other quantities."""
+    if _checked(q, "relerr") is None:
+        return None
+    (largest,) = q.rule.atoms(sp.Max)
+    (difference,) = [a for a in q.rule.atoms(sp.Abs) if a not in largest.args]
+    return difference, largest
+
+
+def _relerr_no_abs(g: Graph, q: Quantity) -> dict[str, sp.Expr]:
+    """The relative error with its bars dropped: around the difference (written either way round,
+    what tells it apart is the negative value), in the max (signed gradients), or both."""
+    if (parts := _relerr_parts(q)) is None:
+        return {}
+    difference, largest = parts
+    signed = sp.Max(*(a.args[0] if isinstance(a, sp.Abs) else a for a in largest.args))
+    return {"": q.rule.xreplace({difference: -difference}),
+            "in the denominator": q.rule.xreplace({largest: signed}),
+            "everywhere": q.rule.xreplace({difference: -difference, largest: signed})}
+
+
+def _relerr_denominator(g: Graph, q: Quantity) -> dict[str, sp.Expr]:
+    """The relative error over one of the two gradients' sizes, or over their sum, for the larger."""
+    if (parts := _relerr_parts(q)) is None:
+        return {}
+    p = _checked(q, "relerr")
+    fd, grad = _sym(f"fd_{p}"), _sym("d" + p)
+    largest = parts[1]
+    over = lambda d: q.rule.xreplace({largest: d})
+    return {f"/|{fd.name}|": over(sp.Abs(fd)), f"/|{grad.name}|": over(sp.Abs(grad)),
+            f"/(|{fd.name}| + |{grad.name}|)": over(sp.Abs(fd) + sp.Abs(grad))}
+
+
+def _loss_before_update(g: Graph, q: Quantity) -> dict[str, sp.Expr]:
+    """L_t taken at θ_{t−1}: the rule of the loss one column before (the loss that step t's
+    forward pass gives, before its update)."""
+    step = epochs.parse_name(q.name)
+    if step is None or step[0] != "loss" or step[1] == 0:
+        return {}
+    before = epochs.epoch_name("loss", step[1] - 1)
+    return {"": g[before].rule} if before in g else {}
+
+
 MISTAKES: dict[str, Mistake] = {m.id: m for m in [
     Mistake("no_activation_derivative",
             "δ is missing the factor g′(z): after taking ∂L/∂ŷ (at the output) or multiplying "
@@ -227,7 +305,7 @@ MISTAKES: dict[str, Mistake] = {m.id: m for m in [
             _log10),
     Mistake("update_sign",
             "The update went uphill: gradient descent subtracts, new = old − η·gradient, "
-            "not old + η·gradient.", _update_sign),
+            "not old + η·gradient.", _update_sign, lab=True),
     Mistake("no_bias", "The bias was left out: z = Σ W·a + b includes the unit's bias b.", _no_bias,
             in_notation=_no_bias_sentence),
     Mistake("transposed",
@@ -237,6 +315,23 @@ MISTAKES: dict[str, Mistake] = {m.id: m for m in [
             "Earlier values were rounded too much (to 2 decimals) before being used; keep "
             "the digits the sheet asks for and round only the answer you write down.",
             early_decimals=2),
+    Mistake("fd_over_eps",
+            "The difference was divided by ε: θ+ε and θ−ε lie 2ε apart, so the estimate is "
+            "(L(θ+ε) − L(θ−ε)) / 2ε, half of (L(θ+ε) − L(θ−ε)) / ε.", _fd_over_eps, lab=True),
+    Mistake("one_sided_difference",
+            "A one-sided difference was used: the check's estimate is the central difference "
+            "(L(θ+ε) − L(θ−ε)) / 2ε, not (L(θ+ε) − L(θ)) / ε.", _one_sided_difference, lab=True),
+    Mistake("relerr_no_abs",
+            "The relative error compares sizes and is never negative: keep the absolute values, "
+            "|∂L/∂θ − ΔL/Δθ| over the largest of |∂L/∂θ|, |ΔL/Δθ| and the sheet's floor.",
+            _relerr_no_abs, lab=True),
+    Mistake("relerr_denominator",
+            "The relative error divides by the larger size, max(|∂L/∂θ|, |ΔL/Δθ|) (or the sheet's "
+            "floor if that is larger), not by one of the two or by their sum.",
+            _relerr_denominator, lab=True),
+    Mistake("loss_before_update",
+            "The loss is a step behind: L_t is the loss at θ_t, the parameters after step t, not the "
+            "loss at θ_(t−1) that step t's forward pass gave.", _loss_before_update, lab=True),
 ]}
 """Mistake id → :class:`Mistake`."""
 
@@ -252,8 +347,14 @@ TITLES: dict[str, str] = {
     "update_sign": "a wrong update sign",
     "no_bias": "the bias left out",
     "early_rounding": "rounded too early",
+    "fd_over_eps": "the central difference divided by ε, not 2ε",
+    "one_sided_difference": "a one-sided difference for the central one",
+    "relerr_no_abs": "the relative error without its absolute values",
+    "relerr_denominator": "the relative error over the wrong denominator",
+    "loss_before_update": "the loss of the parameters before the step",
 }
-"""Mistake id → the short name a report of students' code gives it, one line per function."""
+"""Mistake id → its short name: a report of students' code gives it, one line per function (the
+gradient check's and training table's mistakes are about sheets, not code, but are named alike)."""
 
 BATCH_FACTOR_TITLES: dict[str, str] = {
     "loss": "a sum for a mean: the batch's loss is the mean of the examples' losses, not their sum",
@@ -283,10 +384,9 @@ def wrong_rules(graph: Graph, name: str) -> tuple[tuple[str, sp.Expr], ...]:
     """(mistake key, wrong rule) for every rewrite that changes this quantity's rule."""
     q = graph[name]
     out = []
-    if names.parse(name) is None:  # a trace's node, a gradient check's or training step's quantity: the catalogue is about networks
-        return ()
+    network = names.parse(name) is not None  # else a trace's node, or a gradient check's or training step's quantity
     for m in MISTAKES.values():
-        if m.rewrite is None:
+        if m.rewrite is None or not (network or m.lab):
             continue
         for variant, rule in m.rewrite(graph, q).items():
             if rule != q.rule:

@@ -24,9 +24,19 @@ from .symbolic import build_graph
 KINK_MARGIN = 0.05   # no ReLU pre-activation this close to 0
 SATURATION = 4.0     # no sigmoid/tanh pre-activation beyond ±4 (σ′ ≈ 0)
 MAX_DRAWS = 2000
-DRAW_RULES = 2
+DRAW_RULES = 3
 """The version of :func:`problems`: a seed rebuilds its sheet only under the rules it was drawn by
-(2: dead ReLU units are redrawn).  The manifest records it, and grading from seeds checks it."""
+(2: dead ReLU units are redrawn; 3: so is a sheet where a gradient check's or training table's
+named mistake gives the right rounded value).  The manifest records :func:`draw_rules`, and
+grading from seeds checks it."""
+
+
+def draw_rules(spec: Spec) -> int:
+    """The rules this spec's sheets are drawn under: rules 3 changed only the sheets with a
+    gradient check or training steps, so a class of other sheets drawn under 2 still rebuilds
+    from its seeds."""
+    from .lab import LAB_SECTIONS
+    return DRAW_RULES if any(s in LAB_SECTIONS for s in spec.exercise.sections) else 2
 
 
 @dataclass(frozen=True)
@@ -85,7 +95,8 @@ def problems(spec: Spec, params: Params, data: Data) -> list[str]:
       gradients are all 0, a third of the answers by the audit), unless ``[random].allow_dead``;
     - a saturated sigmoid/tanh unit (σ′ ≈ 0: the backward pass rounds away);
     - an asked value that is non-zero but rounds to zero;
-    - a named mistake that gives the right rounded answer, so it could not be told apart.
+    - a named mistake that gives the right rounded answer, so it could not be told apart
+      (in a gradient check and training steps too: :func:`_lab_problems`).
     """
     net, ex = spec.network, spec.exercise
     zs = layer_values(solve(net, params, data, ex.learning_rate).values, "z", net, data.size)
@@ -112,7 +123,29 @@ def problems(spec: Spec, params: Params, data: Data) -> list[str]:
     from .mistakes import indistinguishable
     out += [f"{n}: mistake {m} gives the same rounded value"
             for n, m in indistinguishable(graph, carried, key, ex.decimals, asked)]
-    return out
+    return out or _lab_problems(spec, params, data)
+
+
+def _lab_problems(spec: Spec, params: Params, data: Data) -> list[str]:
+    """A gradient check's or training table's named mistake that gives the right rounded value.
+
+    Not the relative error's: ε is chosen so that the estimate and the backward pass agree to
+    the sheet's places, so its key is 0 (where each of its mistakes gives 0 as well: the same
+    formula there) or a few units of the last place over a gradient, which a wrong denominator
+    changes only in the second order and a dropped bar only in a sign that rounds away with the
+    value (relerr rounds to 0 by design).  Redrawing for those would redraw most sheets whose
+    check shows a difference; the relative error's mistakes are told apart from a student's own
+    (wrong) estimate, which is where they occur.
+    """
+    from .gradient_check import parse_name
+    from .lab import asked, exercise_problem
+    from .mistakes import indistinguishable
+    lab = [n for n in asked(spec.exercise, spec.network) if (parse_name(n) or ("",))[0] != "relerr"]
+    if not lab:
+        return []
+    pr = exercise_problem(spec, params, data)
+    return [f"{n}: mistake {m} gives the same rounded value"
+            for n, m in indistinguishable(pr.graph, pr.carried, pr.key, spec.exercise.decimals, lab)]
 
 
 def draw_student(spec: Spec, seed: int) -> Draw:

@@ -402,3 +402,249 @@ def test_transposed_only_where_it_tells_apart():
                          [[[0.5, 0.3], [0.3, 0.2]], [[0.7, -0.5]]], [[0.1, -0.1], [0.2]], [1.0, 2.0], [1])
     got = mistake_values(*symmetric, decimals=4)
     assert not any("transposed" in got[n] for n in ("z1_1", "z1_2", "delta1_1", "delta1_2"))
+
+
+# --- the lab's mistakes: a gradient check and training steps ----------------------------------
+#
+# Every number below comes from tests/oracle.py's exact route (Fractions; exp and ln at 60 digits),
+# with the right or the wrong formula applied here; derive only grades.
+
+from decimal import ROUND_HALF_UP, Decimal
+
+import oracle
+from derive.grade import Marking, Status, Tolerance, grade_problem
+from derive.lab import exercise_problem, prepare
+
+GRADCHECK = ROOT / "worksheets" / "classic-221-gradcheck.toml"
+TRAINING = ROOT / "worksheets" / "xor-221-training.toml"
+LAB = ROOT / "worksheets" / "random-221-lab.toml"
+
+
+def _q(v, places: int = 4) -> Decimal:
+    """A value as a box holds it: rounded half away from zero to ``places``."""
+    if isinstance(v, Fraction):
+        v = Decimal(v.numerator) / Decimal(v.denominator)
+    return Decimal(v).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+
+
+def _theta(params) -> dict[str, Decimal]:
+    """Parameter name → value, as written in the spec (W1_1_1 is row 1, column 1 of W1)."""
+    out = {}
+    for l, W in enumerate(params.W, start=1):
+        out |= {f"W{l}_{j}_{i}": Decimal(repr(v)) for j, row in enumerate(W, 1) for i, v in enumerate(row, 1)}
+        out |= {f"b{l}_{j}": Decimal(repr(v)) for j, v in enumerate(params.b[l - 1], 1)}
+    return out
+
+
+def _boxes(spec, theta, data, places, rounding):
+    """oracle.rounded_chain at the parameters ``theta`` (name → value)."""
+    net = spec.network
+    W = [[[theta[f"W{l}_{j}_{i}"] for i in range(1, net.layers[l - 1] + 1)] for j in range(1, net.layers[l] + 1)]
+         for l in range(1, net.depth + 1)]
+    b = [[theta[f"b{l}_{j}"] for j in range(1, net.layers[l] + 1)] for l in range(1, net.depth + 1)]
+    return oracle.rounded_chain(net.layers, net.activations, net.loss, W, b, data.x, data.y,
+                                spec.exercise.learning_rate, places, rounding=rounding)
+
+
+def _exact(spec, theta, data):
+    """One forward and backward pass at full precision (30 places, far below the sheet's)."""
+    return _boxes(spec, theta, data, 30, "exact")
+
+
+def _gradcheck_sheet(spec, params, data, eps: Decimal, places: int) -> dict[str, Decimal]:
+    """Every box of a sheet with a gradient check, right: the network's by the rounded chain,
+    L(θ ± ε) at ``places``, the central difference and the relative error from those boxes."""
+    theta = _theta(params)
+    out = dict(_boxes(spec, theta, data, spec.exercise.decimals, "carry"))
+    unit = Decimal(1).scaleb(-spec.exercise.decimals)
+    for p in spec.exercise.gradcheck:
+        plus = _boxes(spec, {**theta, p: theta[p] + eps}, data, places, "exact")["loss"]
+        minus = _boxes(spec, {**theta, p: theta[p] - eps}, data, places, "exact")["loss"]
+        fd = _q((plus - minus) / (2 * eps), spec.exercise.decimals)
+        g = out["d" + p]
+        out |= {f"loss_plus_{p}": plus, f"loss_minus_{p}": minus, f"fd_{p}": fd,
+                f"relerr_{p}": _q(abs(g - fd) / max(unit, abs(g), abs(fd)), spec.exercise.decimals)}
+    return out
+
+
+def _training_table(spec, params, data, sign: int = -1, loss_at_previous: bool = False):
+    """The training table from the given parameters, each step θ_t = θ_{t−1} + sign·η ∂L/∂θ from the
+    previous column as printed (sign −1: right), L_t = L(θ_t) (or L(θ_{t−1}), the loss a step behind)."""
+    eta, d = Decimal(repr(spec.exercise.learning_rate)), spec.exercise.decimals
+    theta = _theta(params)
+    now = _exact(spec, theta, data)
+    out = {"loss_e0": _q(now["loss"], d)}
+    for t in range(1, spec.exercise.epochs + 1):
+        before = now
+        theta = {p: _q(v + sign * eta * before["d" + p], d) for p, v in theta.items()}
+        now = _exact(spec, theta, data)
+        out |= {f"{p}_e{t}": v for p, v in theta.items()}
+        out[f"loss_e{t}"] = _q((before if loss_at_previous else now)["loss"], d)
+    return out
+
+
+def _grade(spec, params, data, answers):
+    pr = exercise_problem(spec, params, data)
+    return pr, grade_problem(pr, {n: str(v) for n, v in answers.items()}, Marking(Tolerance.by_decimals(4)))
+
+
+def _named(r, mistake, variant=""):
+    """A named mistake earns what the grading policy gives one: wrong, no marks, and its sentence."""
+    assert (r.status, r.mistake, r.credit, r.points) == (Status.WRONG, mistake, 0.0, 1.0), r
+    assert MISTAKES[mistake].sentence in r.message and (f"(here {variant})" in r.message if variant else True), r
+
+
+def _classic_gradcheck():
+    spec = load_spec(GRADCHECK)
+    # the sheet states ε = 0.01 and L(θ ± ε) to 7 places (tests/test_gradient_check.py checks the choice)
+    pr = prepare(spec.network, spec.fixed_params(), spec.data, spec.exercise)
+    assert pr.eps == Fraction(1, 100) and set(pr.places.values()) == {7}
+    return spec, _gradcheck_sheet(spec, spec.fixed_params(), spec.data, Decimal("0.01"), 7)
+
+
+def test_fd_divided_by_eps_is_named_and_the_relative_error_follows_from_it():
+    spec, right = _classic_gradcheck()
+    wrong = dict(right)
+    for p in spec.exercise.gradcheck:  # (L(θ+ε) − L(θ−ε)) / ε
+        wrong[f"fd_{p}"] = _q((right[f"loss_plus_{p}"] - right[f"loss_minus_{p}"]) / Decimal("0.01"))
+        g = right["d" + p]  # and relerr worked correctly from that estimate
+        wrong[f"relerr_{p}"] = _q(abs(g - wrong[f"fd_{p}"]) / max(abs(g), abs(wrong[f"fd_{p}"])))
+    _, result = _grade(spec, spec.fixed_params(), spec.data, wrong)
+    for p in spec.exercise.gradcheck:
+        assert abs(wrong[f"fd_{p}"] - right[f"fd_{p}"]) > Decimal("0.0001")  # told apart at 4 places
+        _named(result[f"fd_{p}"], "fd_over_eps")
+        assert result[f"relerr_{p}"].status == "carried"  # |g − 2g| / |2g| = 0.5: right from the student's fd
+
+
+def test_a_one_sided_difference_is_named_from_the_loss_box_or_the_exact_loss():
+    spec, right = _classic_gradcheck()
+    theta = _theta(spec.fixed_params())
+    exact_loss = _exact(spec, theta, spec.data)["loss"]
+    wrong = dict(right)
+    # (L(θ+ε) − L(θ)) / ε: W1_1_1 and b1_2 with L(θ) from the loss box, W2_1_2 with L(θ) unrounded
+    for p, loss in (("W1_1_1", right["loss"]), ("b1_2", right["loss"]), ("W2_1_2", exact_loss)):
+        wrong[f"fd_{p}"] = _q((right[f"loss_plus_{p}"] - loss) / Decimal("0.01"))
+        assert abs(wrong[f"fd_{p}"] - right[f"fd_{p}"]) > Decimal("0.0001"), p
+    _, result = _grade(spec, spec.fixed_params(), spec.data, wrong)
+    for p in spec.exercise.gradcheck:
+        _named(result[f"fd_{p}"], "one_sided_difference")
+
+
+def test_relative_errors_without_absolute_values_or_over_another_denominator_are_named():
+    """From the student's own estimates (here ε for 2ε: fd = 2·∂L/∂θ): the sheet's right relative
+    error is then 0.5, and the mistakes give other values."""
+    spec, right = _classic_gradcheck()
+    wrong = dict(right)
+    for p in spec.exercise.gradcheck:
+        wrong[f"fd_{p}"] = _q((right[f"loss_plus_{p}"] - right[f"loss_minus_{p}"]) / Decimal("0.01"))
+    fd, g = (lambda p: wrong[f"fd_{p}"]), (lambda p: right["d" + p])
+    assert g("b1_2") > 0 > g("W1_1_1") and g("W2_1_2") < 0
+    # b1_2: (∂L/∂θ − fd) / max(…): the bars of the difference dropped, a negative value
+    wrong["relerr_b1_2"] = _q((g("b1_2") - fd("b1_2")) / max(abs(g("b1_2")), abs(fd("b1_2"))))
+    # W1_1_1: both gradients negative, so max(10⁻⁴, ∂L/∂θ, fd) without bars is the floor 0.0001
+    wrong["relerr_W1_1_1"] = _q(abs(g("W1_1_1") - fd("W1_1_1")) / Decimal("0.0001"))
+    # W2_1_2: over |∂L/∂θ| alone, which is the smaller of the two
+    wrong["relerr_W2_1_2"] = _q(abs(g("W2_1_2") - fd("W2_1_2")) / abs(g("W2_1_2")))
+    assert wrong["relerr_b1_2"] == Decimal("-0.5000")
+    _, result = _grade(spec, spec.fixed_params(), spec.data, wrong)
+    _named(result["relerr_b1_2"], "relerr_no_abs")
+    _named(result["relerr_W1_1_1"], "relerr_no_abs", "in the denominator")
+    _named(result["relerr_W2_1_2"], "relerr_denominator", "÷|dW2_1_2|")
+
+
+def test_relative_error_over_the_sum_or_the_estimate_is_named():
+    spec, right = _classic_gradcheck()
+    wrong = dict(right)
+    p = "b1_2"
+    fd = _q((right[f"loss_plus_{p}"] - right[f"loss_minus_{p}"]) / Decimal("0.01"))  # ε for 2ε again
+    g = right["d" + p]
+    wrong[f"fd_{p}"] = fd
+    wrong[f"relerr_{p}"] = _q(abs(g - fd) / (abs(g) + abs(fd)))  # the sum: 1/3, not 1/2
+    _, result = _grade(spec, spec.fixed_params(), spec.data, wrong)
+    _named(result[f"relerr_{p}"], "relerr_denominator", "÷(|fd_b1_2| + |db1_2|)")
+    # over |fd|, the larger one here, is the sheet's own formula: not a mistake
+    wrong[f"relerr_{p}"] = _q(abs(g - fd) / abs(fd))
+    _, result = _grade(spec, spec.fixed_params(), spec.data, wrong)
+    assert result[f"relerr_{p}"].status == "carried" and result[f"relerr_{p}"].mistake is None
+
+
+def test_a_training_step_uphill_is_named_in_every_column():
+    spec = load_spec(TRAINING)
+    right = _training_table(spec, spec.fixed_params(), spec.data)
+    wrong = _training_table(spec, spec.fixed_params(), spec.data, sign=+1)  # θ + η ∂L/∂θ, each from the student's column
+    pr, result = _grade(spec, spec.fixed_params(), spec.data, wrong)
+    steps = [n for n in right if not n.startswith("loss")]
+    assert len(steps) == 27
+    for n in steps:
+        assert abs(wrong[n] - right[n]) > Decimal("0.0001"), n
+        _named(result[n], "update_sign")
+    assert result["loss_e0"].status == "correct" and result["loss_e1"].status == "carried"
+
+
+def test_the_loss_of_the_parameters_before_the_step_is_named():
+    spec = load_spec(TRAINING)
+    right = _training_table(spec, spec.fixed_params(), spec.data)
+    wrong = _training_table(spec, spec.fixed_params(), spec.data, loss_at_previous=True)
+    # by hand: the table's losses 0.7016, 0.7001, 0.6993, 0.6989 move by more than a unit each step
+    assert [right[f"loss_e{t}"] for t in range(4)] == [Decimal(v) for v in ("0.7016", "0.7001", "0.6993", "0.6989")]
+    assert [wrong[f"loss_e{t}"] for t in range(1, 4)] == [right[f"loss_e{t}"] for t in range(3)]
+    _, result = _grade(spec, spec.fixed_params(), spec.data, wrong)
+    assert result["loss_e0"].status == "correct"
+    for t in (1, 2, 3):
+        _named(result[f"loss_e{t}"], "loss_before_update")
+
+
+def _lab_cases():
+    from derive.randomize import draw_class
+    lab = load_spec(LAB)
+    yield "classic-gradcheck", load_spec(GRADCHECK), None
+    yield "xor-training", load_spec(TRAINING), None
+    for sid, d in draw_class(lab, "a secret for the tests", ["m1", "m2", "m3"]).items():
+        yield f"lab-{sid}", lab, d
+
+
+@pytest.mark.parametrize("case", list(_lab_cases()), ids=lambda c: c[0])
+def test_a_right_lab_sheet_names_no_mistake(case):
+    """Every box right (the oracle's), so every answer is correct and none is named a mistake."""
+    _, spec, draw = case
+    params, data = (spec.fixed_params(), spec.data) if draw is None else (draw.params, draw.data)
+    answers = {}
+    if "gradcheck" in spec.exercise.sections:
+        pr = prepare(spec.network, params, data, spec.exercise)  # ε and places, as the sheet states them
+        eps = Decimal(pr.eps.numerator) / Decimal(pr.eps.denominator)
+        answers |= _gradcheck_sheet(spec, params, data, eps, next(iter(pr.places.values())))
+    else:
+        answers |= _boxes(spec, _theta(params), data, spec.exercise.decimals, "carry")
+    if "training" in spec.exercise.sections:
+        answers |= _training_table(spec, params, data)
+    problem, result = _grade(spec, params, data, answers)
+    assert {r.name for r in result.results} == set(problem.graph.names)
+    assert [(r.name, r.status, r.mistake) for r in result.results if r.status != "correct" or r.mistake] == []
+    assert result.score == result.max
+    # and no mistake of an estimate or a training step, worked from these right boxes, could pass for
+    # the right answer: each is more than the tolerance away from it (the relative error: see randomize)
+    env = {**problem.givens, **{n: Fraction(v) for n, v in answers.items()}}
+    lab = [n for n in problem.graph.names if n.startswith("fd_") or "_e" in n and n != "loss_e0"]
+    for n in lab:
+        wrong = {k: v for k, v in m.mistaken_values(problem.graph, n, env, 4).items() if k != "early_rounding"}
+        # the catalogue has the box's mistakes (a step of a parameter whose gradient is exactly 0, as
+        # W1_1_2's with x₂ = 0, goes the same way uphill or down: there the formulas coincide)
+        assert wrong or not n.startswith(("fd_", "loss_e")), n
+        assert all(abs(_q(v) - answers[n]) > Decimal("0.0001") for v in wrong.values()), (n, wrong, answers[n])
+
+
+def test_the_lab_catalogue_rewrites_only_the_lab_rules_it_names():
+    from derive.randomize import draw_student
+    spec = load_spec(LAB)
+    g = prepare(spec.network, draw_student(spec, 1).params, spec.data, spec.exercise).graph
+    keys = lambda n: [k for k, _ in m.wrong_rules(g, n)]
+    assert keys("fd_W1_1_1") == ["fd_over_eps", "one_sided_difference"]
+    assert keys("relerr_b2_1") == ["relerr_no_abs", "relerr_no_abs:in the denominator", "relerr_no_abs:everywhere",
+                                   "relerr_denominator:/|fd_b2_1|", "relerr_denominator:/|db2_1|",
+                                   "relerr_denominator:/(|fd_b2_1| + |db2_1|)"]
+    assert keys("W1_1_1_e1") == keys("b2_1_e3") == ["update_sign"]
+    assert keys("loss_e2") == ["loss_before_update"]
+    assert keys("loss_e0") == keys("loss_plus_W1_1_1") == keys("loss_minus_b2_1") == []
+    assert keys("new_W2_1_1") == ["update_sign"]  # the network's catalogue as before
+    for mid in ("fd_over_eps", "one_sided_difference", "relerr_no_abs", "relerr_denominator", "loss_before_update"):
+        assert mid in m.TITLES and MISTAKES[mid].sentence.endswith(".") and len(MISTAKES[mid].sentence) < 200

@@ -1,6 +1,7 @@
 """Per-student draws: HMAC seeds, the grid, the quality constraints, no duplicates."""
 import hashlib
 import hmac
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -199,3 +200,55 @@ def test_a_class_drawn_under_other_draw_rules_is_not_rebuilt_from_its_seeds(tmp_
                  "--answers", str(answers), "--out", str(tmp_path / "g"), "--class", str(out)]) == 2
     err = capsys.readouterr().err
     assert "draw rules 1" in err and "--key" in err and len(err.strip().splitlines()) == 1
+
+
+# --- the gradient check's and training table's mistakes (draw rules 3) ---------------------------
+
+LAB = "worksheets/random-221-lab.toml"
+
+
+def test_a_lab_draw_where_a_one_sided_difference_gives_the_key_is_redrawn():
+    """A draw the rules before 3 accepted: its b⁽²⁾ estimate (L(θ+ε) − L(θ))/ε, with L(θ) the loss box,
+    rounds to the central difference's value, so that mistake could not be told apart on this sheet.
+    Every number by the oracle's exact route; ε and the places of L(θ ± ε) as the sheet states them."""
+    from decimal import ROUND_HALF_UP, Decimal
+    from derive.lab import prepare
+    from derive.spec import Params
+    spec = load_spec(LAB)
+    params = Params((((-0.9, -0.7), (0.9, 0.3)), ((0.9, -0.8),)), ((0.3, -0.7), (0.8,)))
+    net, data = spec.network, spec.data
+    pr = prepare(net, params, data, spec.exercise)
+    eps, places = Decimal(pr.eps.numerator) / Decimal(pr.eps.denominator), pr.places["loss_plus_b2_1"]
+    q = lambda v: v.quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP)
+    loss = lambda b2, d, r: oracle.rounded_chain(net.layers, net.activations, net.loss, params.W,
+                                                 [params.b[0], [b2]], data.x, data.y, 0.5, d, rounding=r)["loss"]
+    b2 = Decimal("0.8")
+    plus, minus, box = loss(b2 + eps, places, "exact"), loss(b2 - eps, places, "exact"), loss(b2, 4, "carry")
+    central, one_sided = q((plus - minus) / (2 * eps)), q((plus - box) / eps)
+    assert central == one_sided and (plus - box) / eps != (plus - minus) / (2 * eps)
+    assert problems(spec, params, data) == ["fd_b2_1: mistake one_sided_difference gives the same rounded value"]
+
+
+def test_only_sheets_with_a_lab_section_are_drawn_under_the_new_rules(tmp_path, capsys):
+    """Rules 3 redraw only sheets with a gradient check or training steps: a class of other sheets made
+    under rules 2 still rebuilds from its seeds, a lab class made under 2 does not."""
+    import json
+    from derive.cli import main
+    made = {}
+    for spec in ("worksheets/random-221.toml", LAB):
+        out = tmp_path / Path(spec).stem
+        assert main(["worksheets", spec, "--roster", "worksheets/roster-example.csv", "--out", str(out),
+                     "--secret", "s", "--weak-secret", "--no-pdf"]) == 0
+        made[spec] = json.loads((out / "manifest.json").read_text(encoding="utf-8"))["draw_rules"]
+    assert made == {"worksheets/random-221.toml": 2, LAB: 3}
+    out = tmp_path / Path(LAB).stem
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    manifest["draw_rules"] = 2
+    (out / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    answers = tmp_path / "a.csv"
+    answers.write_text("student_id,z1_1\ns1001,0.1\n", encoding="utf-8")
+    capsys.readouterr()
+    assert main(["grade", LAB, "--roster", "worksheets/roster-example.csv", "--answers", str(answers),
+                 "--out", str(tmp_path / "g"), "--class", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "draw rules 2" in err and "rules 3" in err and "--key" in err and len(err.strip().splitlines()) == 1
