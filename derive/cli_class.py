@@ -17,7 +17,7 @@ def limits(args):
 # The spec stage imports SymPy (half a second): commands import it when they
 # read a spec, not when derive starts, so `derive --help` and `derive secret`
 # are quick and check-code starts the student's process first.
-TRACE_COMMANDS = ("solve", "worksheets", "grade")
+TRACE_COMMANDS = ("solve", "worksheets", "grade", "verify")
 """The commands that take a computation-graph spec ([graph]); the others need a network."""
 
 
@@ -296,15 +296,15 @@ def cmd_collect(args) -> int:
 def cmd_verify(args) -> int:
     import json
     from .cli import params_and_data
-    from .grade import printable, read_sheet_answers, result_json, verify
+    from .grade import printable, read_sheet_answers, result_json
+    from .lab import exercise_problem, verify_exercise
     spec = read_spec(args)
     params, data = params_and_data(spec, args)
-    sheet = read_sheet_answers(args.answers)
+    sheet = read_sheet_answers(args.answers, exercise_problem(spec, params, data).graph.names)
     for w in sheet.warnings:
         print(f"derive: warning: {printable(w)}", file=sys.stderr)
     dec = spec.exercise.decimals
-    result = verify(spec.network, params, data, spec.exercise.learning_rate, dec, sheet.answers,
-                    tolerance_from(args), rounding=spec.exercise.rounding, notation=spec.notation)
+    result = verify_exercise(spec, params, data, sheet.answers, tolerance_from(args))
     if args.json:
         print(json.dumps(result_json(result, dec), indent=2, ensure_ascii=False))
     else:

@@ -754,20 +754,27 @@ def _read_long(path, header, rows, expected):
     return students, lines, warnings
 
 
-def read_sheet_answers(path: str | Path) -> SheetAnswers:
-    """Read one sheet's answers: rows ``name,value`` (header optional) or one wide row under a header."""
+def read_sheet_answers(path: str | Path, names: Sequence[str] | None = None) -> SheetAnswers:
+    """Read one sheet's answers: rows ``name,value`` (header optional) or one wide row under a header.
+
+    ``names``: the exercise's answer names, where some are outside the network
+    grammar (a trace's ``v1``, the gradient check's ``fd_W1_1_1``); a row
+    naming anything else is ignored with a warning.
+    """
     path = str(path)
+    expected = set(names) if names is not None else None
     text = read_text(path, AnswersError)
     rows = _rows(text, path, _sheet_delimiter(text))
     if not rows:
         raise AnswersError("empty file; expected rows of name,value", file=path, line=1)
     first = [_header_key(c) for c in rows[0][1]]
     if first[:2] == ["name", "value"]:
-        return _sheet_long(path, rows[1:])
+        return _sheet_long(path, rows[1:], expected)
     cells = [c.strip() for c in rows[0][1]]
-    if len(cells) == 2 and answer_names.parse(cells[0]) and not answer_names.parse(cells[1]):
-        return _sheet_long(path, rows)
-    return _sheet_wide(path, rows)
+    known = lambda c: bool(answer_names.parse(c)) or c in (expected or ())
+    if len(cells) == 2 and known(cells[0]) and not known(cells[1]):
+        return _sheet_long(path, rows, expected)
+    return _sheet_wide(path, rows, expected)
 
 
 def _sheet_delimiter(text: str) -> str:
@@ -775,7 +782,7 @@ def _sheet_delimiter(text: str) -> str:
     return max(_DELIMITERS, key=first.count) if any(d in first for d in _DELIMITERS) else ","
 
 
-def _sheet_long(path: str, rows) -> SheetAnswers:
+def _sheet_long(path: str, rows, expected: set[str] | None = None) -> SheetAnswers:
     answers: dict[str, str] = {}
     warnings: list[str] = []
     first: dict[str, int] = {}
@@ -786,7 +793,7 @@ def _sheet_long(path: str, rows) -> SheetAnswers:
                             + ("; row ignored" if len(cells) < 2 else "; the extra cells are ignored"))
             if len(cells) < 2:
                 continue
-        problem = _name_problem(name, None)
+        problem = _name_problem(name, expected)
         if problem:
             warnings.append(f"{path}:{line}: {problem}; row ignored")
         elif name in answers:
@@ -796,7 +803,7 @@ def _sheet_long(path: str, rows) -> SheetAnswers:
     return SheetAnswers(path, MappingProxyType(answers), tuple(warnings))
 
 
-def _sheet_wide(path: str, rows) -> SheetAnswers:
+def _sheet_wide(path: str, rows, expected: set[str] | None = None) -> SheetAnswers:
     (hline, header), body = rows[0], rows[1:]
     if not body:
         raise AnswersError("expected rows of name,value, or a header row of answer names and one "
@@ -804,7 +811,7 @@ def _sheet_wide(path: str, rows) -> SheetAnswers:
     start = 1 if _header_key(header[0]) == "student_id" else 0
     line, cells = body[0]
     students, _, warnings = _read_wide(path, ["student_id", *header[start:]],
-                                       [(line, ["-", *cells[start:]])], None)
+                                       [(line, ["-", *cells[start:]])], expected)
     if len(body) > 1:
         warnings.append(f"{path}:{body[1][0]}: more than one row of answers; only line {line} is read")
     return SheetAnswers(path, MappingProxyType(students["-"]), tuple(warnings))

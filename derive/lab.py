@@ -125,6 +125,22 @@ def exercise_problem(spec: Spec, params: Params, data: Data):
     return _problem(spec.network, params, data, ex)
 
 
+def verify_exercise(spec: Spec, params: Params, data: Data, answers: Mapping[str, str], tolerance=None):
+    """Check one worked example's answers against the spec's whole exercise: every section it asks
+    (the gradient check, the training steps, the vanishing chain) or a ``[graph]`` trace.
+
+    Only the answers the example gives are graded (all the sheet asks, when it gives none), each
+    at the precision it was written to when that is a few places fewer than the spec's.
+    """
+    from .grade import Marking, Tolerance, grade_problem
+    from .randomize import asked_names
+    pr = exercise_problem(spec, params, data)
+    given = [n for n in pr.graph.names if str(answers.get(n) or "").strip()]
+    names = given or [n for n in asked_names(spec, data.size if data is not None else 1) if n in pr.graph]
+    marking = Marking(tolerance or Tolerance.by_decimals(spec.exercise.decimals))
+    return grade_problem(pr, answers, marking, names, spec.notation)
+
+
 @lru_cache(maxsize=32)
 def _problem(net: Network, params: Params, data: Data, exercise: Exercise):
     """One student's key and problem (cached: the draw's checks, the sheet and grading each ask for it)."""

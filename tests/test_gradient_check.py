@@ -1,6 +1,7 @@
 """The gradient check on the sheet: the estimate recomputed from the *printed* L(θ ± ε), by hand in
 Decimal arithmetic, agrees with backprop computed independently (tests/oracle.py: hand NumPy and
 PyTorch), at the sheet's precision; ε and the places of L(θ ± ε) are the largest and fewest that do."""
+import json
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 from pathlib import Path
@@ -241,3 +242,38 @@ def test_a_bad_gradcheck_is_one_line_naming_the_key(change, where, says, tmp_pat
     assert main(["solve", str(path)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and str(path) in err and where in err and says in err, err
+
+
+def test_verify_checks_a_worked_gradient_check(tmp_path, capsys):
+    """derive verify grades the gradient check too: L(θ ± ε) from the hand NumPy loss at the moved
+    parameter, the estimate (L⁺ − L⁻)/2ε from those printed losses, both correct; an L⁺ 2000 units
+    too high (2·10⁻⁴ at ε = 0.01: the estimate moves by 0.01) is wrong, and the estimate worked from it is carried."""
+    spec = load_spec(CLASSIC)
+    net, ex, params, data = spec.network, spec.exercise, spec.fixed_params(), spec.data
+    eps = prepare(net, params, data, ex).eps
+    places = printed_places(eps, ex.decimals)
+    p = ex.gradcheck[0]
+
+    def loss_at(sign):
+        W, b = [np.array(w, float) for w in params.W], [np.array(v, float) for v in params.b]
+        l, *idx = (int(n) for n in p[1:].split("_"))
+        (W if p[0] == "W" else b)[l - 1][tuple(i - 1 for i in idx)] += sign * float(eps)
+        return Decimal(repr(float(oracle.mean_loss(net.layers, net.activations, net.loss, W, b, data.x, data.y))))
+
+    def estimate(plus, minus):
+        fd = (plus - minus) / (2 * Decimal(eps.numerator) / Decimal(eps.denominator))
+        return fd.quantize(Decimal(1).scaleb(-ex.decimals), rounding=ROUND_HALF_UP)
+
+    unit = Decimal(1).scaleb(-places)
+    plus, minus = (loss_at(s).quantize(unit, rounding=ROUND_HALF_UP) for s in (1, -1))
+    f = tmp_path / "worked.csv"
+    for typed_plus, want in ((plus, {"correct"}), (plus + 2000 * unit, None)):
+        f.write_text(f"name,value\nloss_plus_{p},{typed_plus}\nloss_minus_{p},{minus}\n"
+                     f"fd_{p},{estimate(typed_plus, minus)}\n", encoding="utf-8")
+        status = main(["verify", str(CLASSIC), "--answers", str(f), "--json"])
+        got = {n: a["status"] for n, a in json.loads(capsys.readouterr().out)["answers"].items()}
+        if want:
+            assert status == 0 and set(got.values()) == want, got
+        else:
+            assert status == 1
+            assert got == {f"loss_plus_{p}": "wrong", f"loss_minus_{p}": "correct", f"fd_{p}": "carried"}

@@ -1,5 +1,6 @@
 """The computation-graph trace: atoms, the key against hand, SymPy and PyTorch, sheets and grading."""
 import csv
+import json
 import re
 from pathlib import Path
 
@@ -466,3 +467,16 @@ def test_a_fixed_traces_drawing_is_typeset_once_per_tex_run(tmp_path):
         assert all(len(n) == 1 for n in names[spec]), names
     assert names["graph-sigmoid"][0] == names["graph-sigmoid"][1]
     assert names["graph-shared-random"][0] != names["graph-shared-random"][1]
+
+
+def test_verify_checks_a_traces_worked_example(tmp_path, capsys):
+    """derive verify takes a [graph] spec: the hand-worked trace is correct throughout; a v1 slipped
+    to −1 (w·x = 2·(−1) is −2) is wrong, and v2 = v1 + b = −1 + 0.5 = −0.5, worked from it, is carried."""
+    f = tmp_path / "worked.csv"
+    f.write_text("name,value\n" + "".join(f"{n},{v}\n" for n, v in SIGMOID_BY_HAND.items()), encoding="utf-8")
+    assert main(["verify", str(SIGMOID), "--answers", str(f), "--json"]) == 0
+    assert {a["status"] for a in json.loads(capsys.readouterr().out)["answers"].values()} == {"correct"}
+    f.write_text("name,value\nv1,-1.0000\nv2,-0.5000\nv3,1.5000\n", encoding="utf-8")
+    assert main(["verify", str(SIGMOID), "--answers", str(f), "--json"]) == 1
+    got = json.loads(capsys.readouterr().out)["answers"]
+    assert {n: a["status"] for n, a in got.items()} == {"v1": "wrong", "v2": "carried", "v3": "correct"}
