@@ -184,22 +184,37 @@ def test_no_randomized_relu_class_of_300_has_a_dead_unit():
     assert sum(_dead_units(allowed, d) > 0 for d in draw_class(allowed, "s", [f"s{i}" for i in range(300)]).values()) > 30
 
 
-def test_a_class_drawn_under_other_draw_rules_is_not_rebuilt_from_its_seeds(tmp_path, capsys):
+def _class_made(spec: str, out: Path) -> int:
+    """Make a class's sheets (no PDFs) into ``out``; the draw rules its manifest records."""
     import json
     from derive.cli import main
-    out = tmp_path / "class"
-    assert main(["worksheets", "worksheets/random-221.toml", "--roster", "worksheets/roster-example.csv",
-                 "--out", str(out), "--secret", "s", "--weak-secret", "--no-pdf"]) == 0
+    assert main(["worksheets", spec, "--roster", "worksheets/roster-example.csv", "--out", str(out),
+                 "--secret", "s", "--weak-secret", "--no-pdf"]) == 0
+    return json.loads((out / "manifest.json").read_text(encoding="utf-8"))["draw_rules"]
+
+
+def _graded_as_if_drawn_under(rules: int, spec: str, out: Path, tmp_path: Path, capsys) -> str:
+    """Mark the class ``out`` as drawn under ``rules``, grade it from its seeds: exit 2 and its one line."""
+    import json
+    from derive.cli import main
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
-    manifest["draw_rules"] = 1
+    manifest["draw_rules"] = rules
     (out / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     answers = tmp_path / "a.csv"
     answers.write_text("student_id,z1_1\ns1001,0.1\n", encoding="utf-8")
     capsys.readouterr()
-    assert main(["grade", "worksheets/random-221.toml", "--roster", "worksheets/roster-example.csv",
-                 "--answers", str(answers), "--out", str(tmp_path / "g"), "--class", str(out)]) == 2
+    assert main(["grade", spec, "--roster", "worksheets/roster-example.csv", "--answers", str(answers),
+                 "--out", str(tmp_path / "g"), "--class", str(out)]) == 2
     err = capsys.readouterr().err
-    assert "draw rules 1" in err and "--key" in err and len(err.strip().splitlines()) == 1
+    assert len(err.strip().splitlines()) == 1
+    return err
+
+
+def test_a_class_drawn_under_other_draw_rules_is_not_rebuilt_from_its_seeds(tmp_path, capsys):
+    out = tmp_path / "class"
+    _class_made("worksheets/random-221.toml", out)
+    err = _graded_as_if_drawn_under(1, "worksheets/random-221.toml", out, tmp_path, capsys)
+    assert "draw rules 1" in err and "--key" in err
 
 
 # --- the gradient check's and training table's mistakes (draw rules 3) ---------------------------
@@ -232,23 +247,7 @@ def test_a_lab_draw_where_a_one_sided_difference_gives_the_key_is_redrawn():
 def test_only_sheets_with_a_lab_section_are_drawn_under_the_new_rules(tmp_path, capsys):
     """Rules 3 redraw only sheets with a gradient check or training steps: a class of other sheets made
     under rules 2 still rebuilds from its seeds, a lab class made under 2 does not."""
-    import json
-    from derive.cli import main
-    made = {}
-    for spec in ("worksheets/random-221.toml", LAB):
-        out = tmp_path / Path(spec).stem
-        assert main(["worksheets", spec, "--roster", "worksheets/roster-example.csv", "--out", str(out),
-                     "--secret", "s", "--weak-secret", "--no-pdf"]) == 0
-        made[spec] = json.loads((out / "manifest.json").read_text(encoding="utf-8"))["draw_rules"]
+    made = {spec: _class_made(spec, tmp_path / Path(spec).stem) for spec in ("worksheets/random-221.toml", LAB)}
     assert made == {"worksheets/random-221.toml": 2, LAB: 3}
-    out = tmp_path / Path(LAB).stem
-    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
-    manifest["draw_rules"] = 2
-    (out / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
-    answers = tmp_path / "a.csv"
-    answers.write_text("student_id,z1_1\ns1001,0.1\n", encoding="utf-8")
-    capsys.readouterr()
-    assert main(["grade", LAB, "--roster", "worksheets/roster-example.csv", "--answers", str(answers),
-                 "--out", str(tmp_path / "g"), "--class", str(out)]) == 2
-    err = capsys.readouterr().err
-    assert "draw rules 2" in err and "rules 3" in err and "--key" in err and len(err.strip().splitlines()) == 1
+    err = _graded_as_if_drawn_under(2, LAB, tmp_path / Path(LAB).stem, tmp_path, capsys)
+    assert "draw rules 2" in err and "rules 3" in err and "--key" in err
