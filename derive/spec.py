@@ -602,11 +602,16 @@ def parse_spec(text: str, path: str = "<spec>", limits: Limits = WORKSHEET) -> S
     except tomllib.TOMLDecodeError as e:
         m = re.search(r"line (\d+)", str(e))
         raise SpecError(f"not valid TOML: {e}", file=path, line=int(m.group(1)) if m else None) from e
+    except RecursionError:  # tomllib parses nested arrays and inline tables recursively
+        raise SpecError("not valid TOML: arrays or inline tables nested too deeply; expected a worksheet "
+                        "spec's few levels", file=path) from None
     r.check_keys("", doc, _TOP)
     if "graph" in doc:
         return _graph_spec(r, doc, text)
     for table in ("network", "data"):
-        if not isinstance(doc.get(table), dict):
+        if table in doc and not isinstance(doc[table], dict):
+            raise r.fail("", table, f"expected a table [{table}]; got {_short(doc[table])}")
+        if table not in doc:
             raise SpecError(f"missing table [{table}]", file=path, key=f"[{table}]")
     for table in ("params", "exercise", "random", "notation"):
         if table in doc and not isinstance(doc[table], dict):
@@ -707,6 +712,9 @@ def load_params_json(path: str | Path, spec: Spec) -> tuple[Params, Data]:
         raise ParamsError("no such file", file=str(path)) from None
     except (OSError, ValueError) as e:
         raise ParamsError(f"not a JSON file: {e}", file=str(path)) from e
+    except RecursionError:  # json decodes nested arrays recursively
+        raise ParamsError("not a params.json: arrays nested too deeply; expected {\"params\": {...}}",
+                          file=str(path)) from None
     if spec.trace is not None and isinstance(doc, dict) and "values" in doc:  # a computation-graph trace
         from .trace import values_from_dict
         return values_from_dict(doc["values"], spec, str(path)), spec.data
