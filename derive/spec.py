@@ -820,7 +820,10 @@ def load_roster(path: str | Path, limits: Limits = WORKSHEET, *, id_column: str 
     text = decode(read_bytes(path), path, encoding)
     delimiter = sniff_delimiter(text)
     rows = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    header = [h.strip() for h in next(rows, [])]
+    try:
+        header = [h.strip() for h in next(rows, [])]
+    except csv.Error as e:  # a header cell past csv's field limit
+        raise RosterError(f"not a readable CSV file: {e}", file=str(path), line=1) from None
     if not any(header):
         raise RosterError("empty file; expected a header with student_id and name", file=str(path), line=1)
     columns = choose_columns(header, path, id_column, name_column)
@@ -856,10 +859,17 @@ def _lines(text: str, path, delimiter: str = ","):
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     next(reader, None)
     line = reader.line_num + 1
-    for row in reader:
-        if reader.line_num > line and any("\n" in c or "\r" in c for c in row):
-            raise RosterError(f"a quote opened on this line is not closed (the cell runs to line "
-                              f"{reader.line_num}); expected one student per line", file=str(path), line=line)
+    while True:
+        try:
+            row = next(reader, None)
+        except csv.Error as e:  # a cell past csv's field limit (131072 characters)
+            raise RosterError(f"not a readable CSV file: {e}", file=str(path), line=line) from None
+        if row is None:
+            return
+        if any("\n" in c or "\r" in c for c in row):  # also a quote left open on the last line
+            end = f"line {reader.line_num}" if reader.line_num > line else "the end of the file"
+            raise RosterError(f"a quote opened on this line is not closed (the cell runs to {end}); "
+                              "expected one student per line", file=str(path), line=line)
         yield line, row
         line = reader.line_num + 1
 
