@@ -9,6 +9,7 @@ import csv
 import json
 import math
 import os
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,7 @@ from hypothesis import strategies as st
 
 from derive.errors import AnswersError
 from derive.grade import (AnswerResult, Answers, GradedStudent, Status, StudentResult, Tolerance,
-                          Unparseable, grade_student, parse_number, read_answers,
+                          Unparseable, grade_student, parse_number, parse_typed, read_answers,
                           read_sheet_answers, result_json, safe_filename, verify, within_decimals,
                           within_rtol, within_sigfigs, write_grades)
 from derive.spec import load_spec
@@ -61,6 +62,14 @@ def test_parse_number_empty_is_missing(text):
                                   "e5", ".", "-", "1e"])  # Arabic-Indic digits are read: see below
 def test_parse_number_rejects_anything_else(text):
     assert isinstance(parse_number(text), Unparseable)
+
+
+@pytest.mark.parametrize("text", ["1e-99999999999", "0e-99999999999", "0e99999999999", "1e-401"])
+def test_a_typed_exponent_beyond_floats_range_is_unparseable(text):
+    # float() reads these as 0.0, but grading makes each typed answer a Fraction: 10^99999999999 hung it
+    got = parse_typed(text)
+    assert isinstance(got, Unparseable) and got.reason == "exponent out of range"
+    assert parse_typed("5e-324") == Decimal("5e-324")  # the smallest float still reads
 
 
 @given(st.text())
