@@ -134,7 +134,7 @@ def _check_out(out: Path, force: bool, inputs: list[Path], exists_ok: bool = Fal
     if where == here or where in here.parents:
         raise OutputError("holds the current folder; choose a new folder for --out", file=str(out))
     for p in inputs:
-        if where in p.resolve().parents:
+        if where == p.resolve() or where in p.resolve().parents:  # --class DIR is an input folder itself
             raise OutputError(f"holds {p}, an input of this run; choose another --out", file=str(out))
     if (out.exists() or out.is_symlink()) and not exists_ok:
         if not force:
@@ -699,6 +699,9 @@ def collect_class(spec: Spec, roster: Roster, answers_path: str | Path, out: str
     if not is_pdf_source(answers_path):
         raise AnswersError("expected a filled PDF sheet, a folder of them or a .zip", file=str(answers_path))
     out = Path(out)
+    if any(out.resolve() == Path(p).resolve() for p in (spec.path, roster.path, answers_path)):
+        raise OutputError("is an input of this run (--force would overwrite it); choose another --out",
+                          file=str(out))
     if out.exists() and not force:
         raise OutputError("exists; pass --force to replace it", file=str(out))
     manifest = check_class(spec, Path(class_dir), secret) if class_dir is not None else None

@@ -342,6 +342,29 @@ def test_force_never_deletes_a_folder_that_holds_the_runs_inputs(tmp_path, capsy
     assert (p / "thesis.tex").read_text(encoding="utf-8") == "thesis"
 
 
+def test_grade_force_never_replaces_the_class_folder_it_grades_from(tmp_path, capsys):
+    """--out equal to --class: the class folder was an input, yet derive made it, so --force replaced it."""
+    cls, answers = tmp_path / "class", tmp_path / "answers.csv"
+    assert _class(cls) == 0
+    answers.write_bytes((cls / "answers-template.csv").read_bytes())  # outside the class folder
+    assert main(["grade", SPEC, "--roster", ROSTER, "--answers", str(answers),
+                 "--class", str(cls), "--secret", "s", "--out", str(cls), "--force"]) == 2
+    _one_line(capsys, "an input of this run")
+    assert (cls / "manifest.json").is_file() and not (cls / "grades.csv").exists()
+
+
+@pytest.mark.parametrize("which", ["roster", "answers"])
+def test_collect_force_never_overwrites_an_input_file(which, tmp_path, capsys):
+    roster, sheet = tmp_path / "roster.csv", tmp_path / "sheet.pdf"
+    roster.write_bytes(Path(ROSTER).read_bytes())
+    sheet.write_bytes(b"%PDF-1.5 a filled sheet")
+    out = roster if which == "roster" else sheet
+    assert main(["collect", SPEC, str(sheet), "--roster", str(roster), "--secret", "s", "--out", str(out),
+                 "--force"]) == 2
+    _one_line(capsys, "is an input of this run")
+    assert roster.read_bytes() == Path(ROSTER).read_bytes() and sheet.read_bytes() == b"%PDF-1.5 a filled sheet"
+
+
 def test_force_replaces_only_a_folder_derive_made(tmp_path, capsys):
     mine = tmp_path / "mine"
     mine.mkdir()
