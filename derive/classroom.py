@@ -528,7 +528,11 @@ def _check_key(spec: Spec, key: Path, draws: dict[str, Draw]) -> None:
     from .errors import ParamsError
     with open(key, encoding="utf-8-sig", newline="") as f:
         skipped = skip_notice(f)
-        for line, row in enumerate(csv.DictReader(f), start=2 + skipped):
+        try:
+            rows = list(csv.DictReader(f))
+        except csv.Error as e:  # a cell past csv's field limit
+            raise ParamsError(f"not a readable CSV file: {e}", file=str(key)) from None
+        for line, row in enumerate(rows, start=2 + skipped):
             d = draws.get(unsafe_cell(row.get("student_id", "")))
             if d is None:
                 continue
@@ -549,10 +553,14 @@ def read_manifest(folder: Path) -> dict:
         manifest["spec"]["fingerprint"], manifest["students"]
         if "secret_check" not in manifest:
             raise KeyError("secret_check: made by an older derive; make the worksheets again")
+        if not isinstance(manifest["students"], list) or not all(isinstance(s, dict) for s in manifest["students"]):
+            raise TypeError("students: expected a list of objects")
     except FileNotFoundError as e:
         raise ParamsError("no manifest.json: expected the folder derive worksheets made", file=str(folder)) from e
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise ParamsError(f"not a manifest derive wrote ({e})", file=str(path)) from e
+    except RecursionError:  # json decodes nested arrays recursively
+        raise ParamsError("not a manifest derive wrote (arrays nested too deeply)", file=str(path)) from None
     return manifest
 
 
@@ -584,7 +592,7 @@ def draws_from_manifest(spec: Spec, roster: Roster, manifest: dict, folder: Path
     out = {}
     for s in roster.students:
         seed = seeds.get(s.id, "")
-        if not seed.isdigit() or not seed.isascii():
+        if not seed.isdigit() or not seed.isascii() or len(seed) > 20:  # seeds are 64-bit (secret.student_seed)
             raise ParamsError(f"student {s.id} has no seed in the manifest; was the class made from "
                               "another roster?", file=str(folder / "manifest.json"), key="students")
         out[s.id] = draw_student(spec, int(seed))
