@@ -1,6 +1,7 @@
 """Command-line parts for a class: worksheets, grade, verify."""
 from __future__ import annotations
 
+import math
 import os
 import sys
 from pathlib import Path
@@ -152,8 +153,8 @@ def tolerance_from(args):
             raise DeriveError("expected either --sigfigs N (N ≥ 1) or --rtol/--atol", key="--sigfigs")
         return Tolerance.by_sigfigs(args.sigfigs)
     if args.rtol is not None or args.atol is not None:
-        if (args.rtol or 0) < 0 or (args.atol or 0) < 0:
-            raise DeriveError("expected non-negative --rtol and --atol", key="--rtol")
+        if not (0 <= (args.rtol or 0) < math.inf and 0 <= (args.atol or 0) < math.inf):  # nan too
+            raise DeriveError("expected finite, non-negative --rtol and --atol", key="--rtol")
         return Tolerance.by_rtol(args.rtol or 0.0, args.atol or 0.0)
     return None
 
@@ -297,6 +298,7 @@ def cmd_verify(args) -> int:
     import json
     from .cli import params_and_data
     from .grade import printable, read_sheet_answers, result_json, verify
+    tolerance = tolerance_from(args)  # a bad option before the file's warnings
     spec = read_spec(args)
     params, data = params_and_data(spec, args)
     sheet = read_sheet_answers(args.answers)
@@ -304,7 +306,7 @@ def cmd_verify(args) -> int:
         print(f"derive: warning: {printable(w)}", file=sys.stderr)
     dec = spec.exercise.decimals
     result = verify(spec.network, params, data, spec.exercise.learning_rate, dec, sheet.answers,
-                    tolerance_from(args), rounding=spec.exercise.rounding)
+                    tolerance, rounding=spec.exercise.rounding)
     if args.json:
         print(json.dumps(result_json(result, dec), indent=2, ensure_ascii=False))
     else:
