@@ -98,6 +98,8 @@ def test_a_spec_not_in_utf8_is_one_located_line(tmp_path, capsys):
     (("[params]", "b2 = [0.2]", "b2 = [1e300]"), "at most 1e+06 in size"),
     (("title", 'title = "', 'title = "' + "x" * 300000), "at most 200 characters"),
     (("[data]", "x = [1, 0]", "x = " + "[" * 5000 + "]" * 5000), "nested too deeply"),  # was a RecursionError
+    # a key quoting U+2028 or an escape sequence: the error line it is quoted in broke in two, or ran the escape
+    (("title", 'title = "', '"a\\u2028b\\r\\u001b[2J" = 1\ntitle = "'), "a b  [2J: unknown key"),
     (("[data]", "x = [1, 0]", "x = [1, 0]\nz = " + "{a = " * 3000 + "1" + "}" * 3000), "nested too deeply"),
     (("[network]", '[network]\nlayers = [2, 2, 1]\nactivations = ["sigmoid", "sigmoid"]\nloss = "bce"\nbias = true\n',
       'network = "2-2-1"\n'), "network: expected a table [network]; got '2-2-1'"),  # was "missing table"
