@@ -31,7 +31,7 @@ from .symbolic import build_graph
 from .randomize import DRAW_RULES, Draw, draw_class, draw_student
 from .secret import matches, secret_check, student_seed
 from .sheetcode import class_codes, sheet_code
-from .spec import Roster, Spec
+from .spec import WORKSHEET, Limits, Roster, Spec
 from .tables import NOTICE_MARK, csv_text, skip_notice, unsafe_cell, write_atomic
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
@@ -605,7 +605,7 @@ def grade_class(spec: Spec, roster: Roster, answers_path: str | Path, out: str |
                 fewer_decimals_deduction: float = 0.0, force: bool = False,
                 id_column: str | None = None, answer_map: str | Path | None = None,
                 assignment: str | None = None, feedback_pdf: bool = False, engine: str = "auto",
-                templates: Path | None = None) -> ClassGrades:
+                templates: Path | None = None, limits: Limits = WORKSHEET) -> ClassGrades:
     """Grade a class's answers file against each student's own exercise; write the reports.
 
     The exercises come from ``key`` (the class folder's answer-key.csv and
@@ -618,7 +618,8 @@ def grade_class(spec: Spec, roster: Roster, answers_path: str | Path, out: str |
     (:mod:`derive.answers`).  Beside grades.csv go the Moodle and Canvas
     gradebook CSVs (:mod:`derive.gradebooks`; ``assignment`` names the grade
     column, default the spec's title) and, with ``feedback_pdf``, each
-    student's feedback as a PDF (:mod:`derive.feedback`).
+    student's feedback as a PDF (:mod:`derive.feedback`).  An answers file is read within ``limits``
+    (:func:`derive.grade.read_answers`).
     """
     from .grade import (GradedStudent, Marking, Tolerance, copying_flags, few_match_warning,
                         grade_problem, read_answers, write_grades)
@@ -645,7 +646,7 @@ def grade_class(spec: Spec, roster: Roster, answers_path: str | Path, out: str |
         answers = as_answers(collect(answers_path, roster_pairs(roster), asked, codes))
     else:
         answers = read_answers(answers_path, roster=roster.ids(), expected=asked, id_column=id_column,
-                               mapping=answer_map, codes=codes)
+                               mapping=answer_map, codes=codes, limits=limits)
     marking = Marking(tolerance or Tolerance.by_decimals(ex.decimals), carried_weight, fewer_decimals_deduction,
                       ex.points)
     problems = [problem_of(spec, draws[s.id]) for s in roster.students]

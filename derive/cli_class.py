@@ -262,7 +262,7 @@ def cmd_grade(args) -> int:
                          fewer_decimals_deduction=args.fewer_decimals_deduction, force=args.force,
                          id_column=args.answers_id_column, answer_map=args.answer_map,
                          assignment=args.assignment, feedback_pdf=args.feedback_pdf,
-                         templates=Path(args.templates) if args.templates else None)
+                         templates=Path(args.templates) if args.templates else None, limits=limits(args))
     for w in result.warnings:
         print(f"derive: warning: {printable(w)}", file=sys.stderr)
     for st in result.students:

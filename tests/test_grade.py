@@ -358,6 +358,17 @@ def test_read_semicolon_answers_with_decimal_commas(tmp_path):
     assert dict(a.students["s1"]) == {"z1_1": "0,6", "a1_1": "0,6457"}
 
 
+def test_read_answers_refuses_more_rows_than_its_limits_students_could_fill(tmp_path):
+    from derive.spec import Limits
+    # 3 students × 2 answers: 6 rows at most, in any layout; the header is line 1, the 7th row line 8
+    rows = "".join(f"s{i},z1_1,0.5\n" for i in range(7))
+    p = write(tmp_path, "student_id,name,value\n" + rows)
+    with pytest.raises(AnswersError, match=r"answers.csv:8: expected at most 6 rows of answers \(3 students, "
+                                           r"a row per answer each at most\) \(--force-large allows more\)"):
+        read_answers(p, expected=["z1_1", "a1_1"], limits=Limits(students=3))
+    assert len(read_answers(p, expected=["z1_1", "a1_1"], limits=Limits(students=4)).students) == 7
+
+
 def test_read_answers_warns_and_never_drops_silently(tmp_path):
     p = write(tmp_path, "student_id,z1_1,zz1_1,z1_1,z9_1\n"
                         "s1,0.6,1,2,3\n"
