@@ -146,7 +146,12 @@ def read_map(path: str | Path, names: Sequence[str] | None = None) -> dict[str, 
     path = str(path)
     known = set(names or ())
     out: dict[str, str] = {}
-    for n, cells in enumerate(csv.reader(io.StringIO(read_text(path, AnswersError), newline="")), start=1):
+    reader = csv.reader(io.StringIO(read_text(path, AnswersError), newline=""))
+    try:
+        rows = list(reader)
+    except csv.Error as e:  # a cell past csv's field limit
+        raise AnswersError(f"not a readable CSV file: {e}", file=path, line=reader.line_num or 1) from None
+    for n, cells in enumerate(rows, start=1):
         if not any(c.strip() for c in cells):
             continue
         if len(cells) != 2:

@@ -31,7 +31,7 @@ from .symbolic import build_graph
 from .randomize import Draw, draw_class, draw_rules, draw_student
 from .secret import matches, secret_check, student_seed
 from .sheetcode import class_codes, sheet_code
-from .spec import Roster, Spec
+from .spec import WORKSHEET, Limits, Roster, Spec
 from .tables import NOTICE_MARK, csv_text, skip_notice, unsafe_cell, write_atomic
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
@@ -134,7 +134,7 @@ def _check_out(out: Path, force: bool, inputs: list[Path], exists_ok: bool = Fal
     if where == here or where in here.parents:
         raise OutputError("holds the current folder; choose a new folder for --out", file=str(out))
     for p in inputs:
-        if where in p.resolve().parents:
+        if where == p.resolve() or where in p.resolve().parents:  # --class DIR is an input folder itself
             raise OutputError(f"holds {p}, an input of this run; choose another --out", file=str(out))
     if (out.exists() or out.is_symlink()) and not exists_ok:
         if not force:
@@ -528,7 +528,11 @@ def _check_key(spec: Spec, key: Path, draws: dict[str, Draw]) -> None:
     from .errors import ParamsError
     with open(key, encoding="utf-8-sig", newline="") as f:
         skipped = skip_notice(f)
-        for line, row in enumerate(csv.DictReader(f), start=2 + skipped):
+        try:
+            rows = list(csv.DictReader(f))
+        except csv.Error as e:  # a cell past csv's field limit
+            raise ParamsError(f"not a readable CSV file: {e}", file=str(key)) from None
+        for line, row in enumerate(rows, start=2 + skipped):
             d = draws.get(unsafe_cell(row.get("student_id", "")))
             if d is None:
                 continue
@@ -549,10 +553,14 @@ def read_manifest(folder: Path) -> dict:
         manifest["spec"]["fingerprint"], manifest["students"]
         if "secret_check" not in manifest:
             raise KeyError("secret_check: made by an older derive; make the worksheets again")
+        if not isinstance(manifest["students"], list) or not all(isinstance(s, dict) for s in manifest["students"]):
+            raise TypeError("students: expected a list of objects")
     except FileNotFoundError as e:
         raise ParamsError("no manifest.json: expected the folder derive worksheets made", file=str(folder)) from e
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise ParamsError(f"not a manifest derive wrote ({e})", file=str(path)) from e
+    except RecursionError:  # json decodes nested arrays recursively
+        raise ParamsError("not a manifest derive wrote (arrays nested too deeply)", file=str(path)) from None
     return manifest
 
 
@@ -584,7 +592,7 @@ def draws_from_manifest(spec: Spec, roster: Roster, manifest: dict, folder: Path
     out = {}
     for s in roster.students:
         seed = seeds.get(s.id, "")
-        if not seed.isdigit() or not seed.isascii():
+        if not seed.isdigit() or not seed.isascii() or len(seed) > 20:  # seeds are 64-bit (secret.student_seed)
             raise ParamsError(f"student {s.id} has no seed in the manifest; was the class made from "
                               "another roster?", file=str(folder / "manifest.json"), key="students")
         out[s.id] = draw_student(spec, int(seed))
@@ -597,7 +605,7 @@ def grade_class(spec: Spec, roster: Roster, answers_path: str | Path, out: str |
                 fewer_decimals_deduction: float = 0.0, force: bool = False,
                 id_column: str | None = None, answer_map: str | Path | None = None,
                 assignment: str | None = None, feedback_pdf: bool = False, engine: str = "auto",
-                templates: Path | None = None) -> ClassGrades:
+                templates: Path | None = None, limits: Limits = WORKSHEET) -> ClassGrades:
     """Grade a class's answers file against each student's own exercise; write the reports.
 
     The exercises come from ``key`` (the class folder's answer-key.csv and
@@ -610,7 +618,8 @@ def grade_class(spec: Spec, roster: Roster, answers_path: str | Path, out: str |
     (:mod:`derive.answers`).  Beside grades.csv go the Moodle and Canvas
     gradebook CSVs (:mod:`derive.gradebooks`; ``assignment`` names the grade
     column, default the spec's title) and, with ``feedback_pdf``, each
-    student's feedback as a PDF (:mod:`derive.feedback`).
+    student's feedback as a PDF (:mod:`derive.feedback`).  An answers file is read within ``limits``
+    (:func:`derive.grade.read_answers`).
     """
     from .grade import (GradedStudent, Marking, Tolerance, copying_flags, few_match_warning,
                         grade_problem, read_answers, write_grades)
@@ -637,7 +646,7 @@ def grade_class(spec: Spec, roster: Roster, answers_path: str | Path, out: str |
         answers = as_answers(collect(answers_path, roster_pairs(roster), asked, codes))
     else:
         answers = read_answers(answers_path, roster=roster.ids(), expected=asked, id_column=id_column,
-                               mapping=answer_map, codes=codes)
+                               mapping=answer_map, codes=codes, limits=limits)
     marking = Marking(tolerance or Tolerance.by_decimals(ex.decimals), carried_weight, fewer_decimals_deduction,
                       ex.points)
     problems = [problem_of(spec, draws[s.id]) for s in roster.students]
@@ -700,6 +709,9 @@ def collect_class(spec: Spec, roster: Roster, answers_path: str | Path, out: str
     if not is_pdf_source(answers_path):
         raise AnswersError("expected a filled PDF sheet, a folder of them or a .zip", file=str(answers_path))
     out = Path(out)
+    if any(out.resolve() == Path(p).resolve() for p in (spec.path, roster.path, answers_path)):
+        raise OutputError("is an input of this run (--force would overwrite it); choose another --out",
+                          file=str(out))
     if out.exists() and not force:
         raise OutputError("exists; pass --force to replace it", file=str(out))
     manifest = check_class(spec, Path(class_dir), secret) if class_dir is not None else None

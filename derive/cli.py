@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import signal
 import sys
@@ -178,6 +179,8 @@ def cmd_solve(args) -> int:
 def cmd_check(args) -> int:
     from .numeric import gradcheck, near_kinks
     from .symbolic import derive_network, prove_gradients
+    if not 0 < args.tol < math.inf:  # with nan, no error is "≥ tol": every check passed
+        raise DeriveError(f"expected a finite --tol > 0; got {args.tol}", key="--tol")
     spec = read_spec(args)
     params, data = params_and_data(spec, args)
     rows = gradcheck(spec.network, params, data)
@@ -214,8 +217,8 @@ def cmd_train(args) -> int:
     spec = read_spec(args)
     params = spec.fixed_params() or initial_params(spec.network, args.seed)
     lr = args.lr if args.lr is not None else spec.exercise.learning_rate
-    if args.epochs < 1 or lr <= 0:
-        raise DeriveError("expected --epochs ≥ 1 and --lr > 0", key="arguments")
+    if args.epochs < 1 or not 0 < lr < math.inf:  # nan and inf trained to a loss of nan
+        raise DeriveError("expected --epochs ≥ 1 and a finite --lr > 0", key="arguments")
     run = train(spec.network, params, spec.data, lr, args.epochs)
     if args.plot:
         from .losscurve import write_plot

@@ -1,6 +1,7 @@
 """Command-line parts for a class: worksheets, grade, verify."""
 from __future__ import annotations
 
+import math
 import os
 import sys
 from pathlib import Path
@@ -152,8 +153,8 @@ def tolerance_from(args):
             raise DeriveError("expected either --sigfigs N (N ≥ 1) or --rtol/--atol", key="--sigfigs")
         return Tolerance.by_sigfigs(args.sigfigs)
     if args.rtol is not None or args.atol is not None:
-        if (args.rtol or 0) < 0 or (args.atol or 0) < 0:
-            raise DeriveError("expected non-negative --rtol and --atol", key="--rtol")
+        if not (0 <= (args.rtol or 0) < math.inf and 0 <= (args.atol or 0) < math.inf):  # nan too
+            raise DeriveError("expected finite, non-negative --rtol and --atol", key="--rtol")
         return Tolerance.by_rtol(args.rtol or 0.0, args.atol or 0.0)
     return None
 
@@ -261,7 +262,7 @@ def cmd_grade(args) -> int:
                          fewer_decimals_deduction=args.fewer_decimals_deduction, force=args.force,
                          id_column=args.answers_id_column, answer_map=args.answer_map,
                          assignment=args.assignment, feedback_pdf=args.feedback_pdf,
-                         templates=Path(args.templates) if args.templates else None)
+                         templates=Path(args.templates) if args.templates else None, limits=limits(args))
     for w in result.warnings:
         print(f"derive: warning: {printable(w)}", file=sys.stderr)
     for st in result.students:
@@ -298,13 +299,14 @@ def cmd_verify(args) -> int:
     from .cli import params_and_data
     from .grade import printable, read_sheet_answers, result_json
     from .lab import exercise_problem, verify_exercise
+    tolerance = tolerance_from(args)  # a bad option before the file's warnings
     spec = read_spec(args)
     params, data = params_and_data(spec, args)
     sheet = read_sheet_answers(args.answers, exercise_problem(spec, params, data).graph.names)
     for w in sheet.warnings:
         print(f"derive: warning: {printable(w)}", file=sys.stderr)
     dec = spec.exercise.decimals
-    result = verify_exercise(spec, params, data, sheet.answers, tolerance_from(args))
+    result = verify_exercise(spec, params, data, sheet.answers, tolerance)
     if args.json:
         print(json.dumps(result_json(result, dec), indent=2, ensure_ascii=False))
     else:

@@ -53,8 +53,10 @@ def cmd_check_code(args) -> int:
     from .sandbox import Limits, abandon_student, start_student
     if not Path(args.student_file).is_file():
         raise DeriveError("no such file", file=args.student_file)
-    if args.networks < 1 or args.time_limit <= 0 or args.memory_limit < 64:
-        raise DeriveError("expected --networks ≥ 1, --time-limit > 0 and --memory-limit ≥ 64", key="arguments")
+    # nan passes a "≤ 0" test, and inf or 1e300 s overflowed setrlimit in the child (a SubprocessError)
+    if args.networks < 1 or not 0 < args.time_limit <= 3600 or not 64 <= args.memory_limit <= 2**20:
+        raise DeriveError("expected --networks ≥ 1, --time-limit from 0 to 3600 s and --memory-limit "
+                          "from 64 to 1048576 MB", key="arguments")
     secret = given_secret(args) if args.student_id or args.secret else None
     limits = Limits(call_seconds=args.time_limit, total_seconds=max(60.0, 12 * args.time_limit),
                     memory_mb=args.memory_limit)

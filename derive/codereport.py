@@ -28,12 +28,20 @@ def report_text(r: CodeReport) -> str:
     traceback under it, then the score."""
     lines = [f"{r.student} against {r.spec}: {_summary(r)}"]
     for f in r.findings:
-        lines.append(f"  {f.function:<9} {_headline(f)}")
+        first, *more = _printed(_headline(f)) or [""]  # an exception's message may run over lines
+        lines.append(f"  {f.function:<9} {first}")
+        lines += [f"  {'':<9} {t}" for t in more]
         if f.sentence:
             lines.append(f"  {'':<9} {f.sentence}")
-        lines += [f"  {'':<9} {t}" for t in f.traceback.rstrip().splitlines()]
+        lines += [f"  {'':<9} {t}" for t in _printed(f.traceback.rstrip())]
     lines.append(f"score {r.score}/{r.max_score}")
     return "\n".join(lines)
+
+
+def _printed(text: str) -> list[str]:
+    """Text the student's code made, as lines a terminal only shows: no escapes, none at the margin."""
+    from .grade import printable
+    return [printable(line) for line in text.splitlines()]
 
 
 def _finding_dict(f: Finding) -> dict:

@@ -6,6 +6,7 @@ catches exactly this type, prints ``str(error)`` and exits with status 2.
 from __future__ import annotations
 
 import difflib
+import re
 from typing import Iterable
 
 
@@ -31,7 +32,12 @@ class DeriveError(Exception):
         if self.file:
             where = str(self.file) + (f":{self.line}" if self.line else "") + ": "
         key = f"{self.key}: " if self.key else ""
-        return f"{where}{key}{self.message}".replace("\n", " ")
+        return _ONE_LINE.sub(" ", f"{where}{key}{self.message}")
+
+
+# Control characters and Unicode's line separators: an error quotes input (a key, an id, a
+# student's exception), and "\r", "\x1b[2J" or U+2028 in it would break the one line or drive the terminal.
+_ONE_LINE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 class SpecError(DeriveError):

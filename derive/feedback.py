@@ -82,12 +82,8 @@ def feedback_engine(texts: Sequence[str], engine: str = "auto") -> str:
 
 def render_feedback(context: dict, env) -> str:
     """The .tex of one student's feedback (``feedback.tex`` in ``env``); a template error is one located line."""
-    import jinja2
-    from .render import _located
-    try:
-        return env.get_template(TEMPLATE).render(context)
-    except jinja2.TemplateError as e:
-        raise _located(e) from None
+    from .render import render_template
+    return render_template(env, TEMPLATE, context)
 
 
 def write_feedback_pdfs(out: Path, students, files: dict[str, str], *, spec, tolerance, carried_weight: float,

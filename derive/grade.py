@@ -42,7 +42,7 @@ from .notation import DEFAULT, Notation
 from .points import Points
 from .numeric import (Key, Undefined, evaluate_exact, exact_givens, format_number, quantize, round_half_up, rounded,
                       rounded_chain, show)
-from .spec import Data, Network, Params, read_text
+from .spec import _LIFT, LARGE, WORKSHEET, Data, Limits, Network, Params, read_text
 from .symbolic import Graph, build_graph
 from .tables import csv_text, write_atomic
 
@@ -68,6 +68,7 @@ _THOUSANDS = re.compile(r"[+-]?[1-9][0-9]{0,2},[0-9]{3}")  # 1,234: 1.234 or 123
 _NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _SIGN_SPACE = re.compile(r"^([+-])\s+")
 _MAX_LENGTH = 100
+_MAX_EXPONENT = 400  # beyond float64's range both ways (1e-400 is 0.0)
 
 
 def parse_number(text: str) -> float | None | Unparseable:
@@ -102,7 +103,10 @@ def parse_typed(text: str) -> Decimal | None | Unparseable:
         return Unparseable(str(text), "not a number")
     if not math.isfinite(float(s)):
         return Unparseable(str(text), "too large")
-    return Decimal(s)
+    value = Decimal(s)
+    if abs(value.as_tuple().exponent) > _MAX_EXPONENT:  # 1e-99999999999 is short, but as a Fraction it
+        return Unparseable(str(text), "exponent out of range")  # needs 10^99999999999: grading hung
+    return value
 
 
 def typed_decimals(value: Decimal) -> int:
@@ -588,14 +592,18 @@ def _header_key(cell: str) -> str:
     return re.sub(r"[\s\-]+", "_", cell.strip().lower())
 
 
-def _rows(text: str, path: str, delimiter: str) -> list[tuple[int, list[str]]]:
-    """(first line number, cells) for every non-blank row."""
+def _rows(text: str, path: str, delimiter: str, most: int | None = None,
+          why: str = "") -> list[tuple[int, list[str]]]:
+    """(first line number, cells) for every non-blank row; more than ``most`` after the header is an
+    error (``why`` says where the bound comes from)."""
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     rows, line = [], 1
     try:
         for cells in reader:
             if any(c.strip() for c in cells):
                 rows.append((line, cells))
+                if most is not None and len(rows) > most + 1:  # a row per student (and answer) at most
+                    raise AnswersError(f"expected at most {most} rows of answers{why}", file=path, line=line)
             line = reader.line_num + 1
     except csv.Error as e:
         raise AnswersError(f"not a readable CSV file: {e}", file=path, line=reader.line_num or 1) from e
@@ -614,7 +622,7 @@ def _delimiter(text: str) -> str:
 def read_answers(path: str | Path, *, roster: Iterable[str] | None = None,
                  expected: Iterable[str] | None = None, id_column: str | None = None,
                  mapping: str | Path | Mapping[str, str] | None = None,
-                 codes: Mapping[str, str] | None = None) -> Answers:
+                 codes: Mapping[str, str] | None = None, limits: Limits = WORKSHEET) -> Answers:
     """Read a class's answers CSV: derive's own, wide or long, or a form or LMS export (detected).
 
     ``roster`` (student ids) and ``expected`` (the answer names the sheet
@@ -626,7 +634,8 @@ def read_answers(path: str | Path, *, roster: Iterable[str] | None = None,
     their sheet code, or checks the id column: ``codes`` (student id → code)
     resolves them, and a code that is another student's, or invalid, is
     reported (:func:`derive.answers.identify_by_code`).  Raises :class:`~derive.errors.AnswersError` only
-    when the file cannot be read at all.
+    when the file cannot be read at all, or has more rows than ``limits.students`` students could fill
+    (one per answer each: 10⁶ rows of ids not on the roster took minutes and a warning each).
     """
     from . import answers as exports
     path = str(path)
@@ -634,7 +643,10 @@ def read_answers(path: str | Path, *, roster: Iterable[str] | None = None,
     delimiter = _delimiter(text)
     first = next((ln for ln in text.splitlines() if ln.strip()), "")
     own = _header_key(first.split(delimiter)[0].strip('"')) in ("student_id", "sheet_code")
-    rows = _rows(text, path, delimiter if own else exports.export_delimiter(text))
+    boxes = list(expected) if expected is not None else None
+    most = limits.students * max(1, len(boxes) if boxes is not None else limits.weights)
+    why = f" ({limits.students} students, a row per answer each at most)" + (_LIFT if limits != LARGE else "")
+    rows = _rows(text, path, delimiter if own else exports.export_delimiter(text), most, why)
     if not rows:
         raise AnswersError("empty file; expected a header starting with student_id", file=path, line=1)
     code_col = exports.code_column(rows[0][1])
@@ -643,7 +655,6 @@ def read_answers(path: str | Path, *, roster: Iterable[str] | None = None,
         id_column = None  # the code column named the students: it is now the student_id column
     line, header = rows[0]
     keys = [_header_key(c) for c in header]
-    boxes = list(expected) if expected is not None else None
     if isinstance(mapping, (str, Path)):
         mapping = exports.read_map(mapping, boxes)
     if keys[0] == "student_id" and id_column is None and not mapping:

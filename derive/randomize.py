@@ -150,6 +150,8 @@ def _lab_problems(spec: Spec, params: Params, data: Data) -> list[str]:
 
 def draw_student(spec: Spec, seed: int) -> Draw:
     """The first good draw of the generator seeded with ``seed``: the seed alone rebuilds it."""
+    if seed < 0:  # NumPy's SeedSequence takes only non-negative seeds
+        raise DeriveError(f"expected a seed of 0 or more; got {seed}", key="--seed")
     if spec.trace is not None:
         from .trace import draw_spec
         return draw_spec(spec, seed)

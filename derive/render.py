@@ -15,9 +15,12 @@ absolute coordinates, costs 100–300 ms.
 from __future__ import annotations
 
 import functools
+from contextlib import contextmanager
 from importlib import resources
 import math
 import re
+import signal
+import threading
 import unicodedata
 from decimal import Decimal
 from pathlib import Path
@@ -37,10 +40,95 @@ COMMENT_START, COMMENT_END = r"\#{", "#}"
 
 SHIPPED_TEMPLATES = Path(str(resources.files("derive") / "templates"))
 """The templates shipped inside the package (package data: a wheel has them too)."""
+
+RENDER_SECONDS = 60
+"""A sheet renders in well under a second; a template's endless loop is stopped after this long."""
+MAX_RENDERED = 32 * 2**20
+"""Characters a template may make, in all or in one string: a 2-2-1 sheet is about 30 000."""
 VARIANTS = ("blank", "solved")
 
 
 # ---------------------------------------------------------------- environment
+
+class _Loader(jinja2.FileSystemLoader):
+    """Jinja's file loader; a template that is not UTF-8, or nests past Python's limit, is one line naming it."""
+
+    def get_source(self, environment, template):
+        try:
+            return super().get_source(environment, template)
+        except UnicodeDecodeError:
+            from derive.spec import read_text
+            read_text(Path(self.searchpath[0]) / template, TemplateError)  # raises, naming the byte's line
+            raise
+
+    def load(self, environment, name, globals=None):
+        try:
+            return super().load(environment, name, globals)
+        except RecursionError:  # Jinja's parser recurses once a parenthesis or a nested block
+            raise TemplateError("template error: nested too deeply to read",
+                                file=str(Path(self.searchpath[0]) / name)) from None
+
+
+class _Sandbox(SandboxedEnvironment):
+    """Jinja's sandbox, and no string, list or number beyond a sheet's size (``'x' * 10**10``, ``9**10**9``)."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context, operator, left, right):
+        if operator == "*" and any(isinstance(a, (str, list, tuple)) and isinstance(n, int)
+                                   and len(a) * n > MAX_RENDERED for a, n in ((left, right), (right, left))):
+            raise SecurityError(f"a string or list of more than {MAX_RENDERED} items")
+        if (operator == "**" and isinstance(left, int) and isinstance(right, int) and right > 0
+                and abs(left).bit_length() * right > 2**16):
+            raise SecurityError(f"{left} ** {right} has more than {2**16} bits")
+        return super().call_binop(context, operator, left, right)
+
+
+class _Runaway(jinja2.TemplateRuntimeError):
+    """A template ran past :data:`RENDER_SECONDS` or made more than :data:`MAX_RENDERED` characters."""
+
+
+_FAULTS = (jinja2.TemplateError, ArithmeticError, LookupError, TypeError, ValueError, AttributeError,
+           RecursionError, MemoryError)
+"""What a template's own code can raise (1/0, 1 + "a", a macro calling itself): one located line each."""
+
+
+@contextmanager
+def _deadline(seconds: float):
+    """Raise :class:`_Runaway` in whatever still runs after ``seconds``; the main thread only (signals go
+    there), and an outer deadline already running is left to stop it."""
+    if (threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer")
+            or signal.getitimer(signal.ITIMER_REAL)[0] > 0):
+        yield
+        return
+
+    def stop(signum, frame):
+        raise _Runaway(f"did not finish within {seconds:g} s (an endless loop?)")
+    previous = signal.signal(signal.SIGALRM, stop)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def render_template(env: jinja2.Environment, name: str, context: dict) -> str:
+    """The text of template ``name`` with ``context``, within :data:`RENDER_SECONDS` and
+    :data:`MAX_RENDERED`; anything a template does wrong is one :class:`TemplateError` naming its line."""
+    parts, size = [], 0
+    try:
+        with _deadline(RENDER_SECONDS):
+            stream = env.get_template(name).generate(context)
+            for part in stream:
+                size += len(part)
+                if size > MAX_RENDERED:  # thrown in at the template's line that made it
+                    stream.throw(_Runaway(f"more than {MAX_RENDERED} characters (an endless loop?)"))
+                parts.append(part)
+    except _FAULTS as e:
+        raise _located(e) from None
+    return "".join(parts)
+
 
 def make_environment(templates_dir: Path | None = None) -> jinja2.Environment:
     """The one Jinja2 environment for sheets: sandboxed, for template packs are shared and downloaded.
@@ -48,10 +136,10 @@ def make_environment(templates_dir: Path | None = None) -> jinja2.Environment:
     With ``templates_dir``, a template found there wins over the shipped one
     of the same name, so an instructor can override a single file.
     """
-    loaders = [jinja2.FileSystemLoader(str(SHIPPED_TEMPLATES))]
+    loaders = [_Loader(str(SHIPPED_TEMPLATES))]
     if templates_dir is not None:
-        loaders.insert(0, jinja2.FileSystemLoader(str(templates_dir)))
-    env = SandboxedEnvironment(
+        loaders.insert(0, _Loader(str(templates_dir)))
+    env = _Sandbox(
         loader=jinja2.ChoiceLoader(loaders),
         undefined=jinja2.StrictUndefined,
         block_start_string=BLOCK_START, block_end_string=BLOCK_END,
@@ -95,9 +183,10 @@ def sheet_words(env: jinja2.Environment | None = None) -> dict:
     """Every word the sheets print: the ``text`` of the environment's text.tex (the shipped one by default)."""
     env = env or _shipped_environment()
     try:
-        return env.get_template("text.tex").module.text
-    except jinja2.TemplateError as e:
-        raise _located(e) from e
+        with _deadline(RENDER_SECONDS):
+            return env.get_template("text.tex").module.text
+    except _FAULTS as e:
+        raise _located(e) from None
 
 
 @functools.lru_cache(maxsize=1)
@@ -119,16 +208,12 @@ def render_sheet(context: dict, variant: str, env: jinja2.Environment) -> str:
     if variant not in VARIANTS:
         raise ValueError(f"variant must be one of {', '.join(VARIANTS)}; got {variant!r}")
     picture = _network_diagram(context) if "network" in context else None  # a trace draws its own graph
-    try:
-        code = context.get("sheet_code")  # optional: a context made without one prints no code
-        extra = {"variant": variant, "diagram": picture, "qr": qr_picture(code) if code else None}
-        if "symbols" not in context and "network" in context:  # a context made by hand: derive's own notation
-            extra["symbols"] = DEFAULT_NOTATION.symbols(context["network"]["layers"])
-        return env.get_template(f"{variant}.tex").render(
-            {"sheet_code": None, "sheet_code_printed": None, "show": "all", "working": "0",
-             **context, **extra})
-    except jinja2.TemplateError as e:
-        raise _located(e) from None
+    code = context.get("sheet_code")  # optional: a context made without one prints no code
+    extra = {"variant": variant, "diagram": picture, "qr": qr_picture(code) if code else None}
+    if "symbols" not in context and "network" in context:  # a context made by hand: derive's own notation
+        extra["symbols"] = DEFAULT_NOTATION.symbols(context["network"]["layers"])
+    return render_template(env, f"{variant}.tex", {"sheet_code": None, "sheet_code_printed": None, "show": "all",
+                                                   "working": "0", **context, **extra})
 
 
 def _network_diagram(context: dict) -> dict:
@@ -138,8 +223,8 @@ def _network_diagram(context: dict) -> dict:
                    x=given["x"][0] if single else None, y=given["y"][0] if single else None)
 
 
-def _located(e: jinja2.TemplateError) -> TemplateError:
-    """A Jinja error as one line naming the template file and line (the innermost template frame)."""
+def _located(e: Exception) -> TemplateError:
+    """A template's error as one line naming the template file and line (the innermost template frame)."""
     file, line = getattr(e, "filename", None), getattr(e, "lineno", None)
     tb = e.__traceback__
     while tb is not None:  # Jinja maps a template's runtime frames to the template's own lines
@@ -148,7 +233,9 @@ def _located(e: jinja2.TemplateError) -> TemplateError:
         tb = tb.tb_next
     kind = ("not allowed in a template" if isinstance(e, SecurityError) else
             "undefined" if isinstance(e, jinja2.UndefinedError) else "template error")
-    message = str(e.message or e)
+    message = (str(e.message or e) if isinstance(e, jinja2.TemplateError) else
+               "nested too deeply (an include or a macro that calls itself?)" if isinstance(e, RecursionError)
+               else f"{type(e).__name__}: {e}")
     if isinstance(e, jinja2.UndefinedError) and message.startswith("'dict object' has no attribute"):
         message += " (a key missing from text.tex? every key of the shipped one is needed)"
     return TemplateError(f"{kind}: {message}", file=file, line=line)

@@ -79,16 +79,22 @@ def decode(raw: bytes, path: str | Path, encoding: str | None = None, error: typ
 def _decode_as(raw: bytes, path, encoding: str, error: type = RosterError) -> str:
     """``raw`` in the encoding the user named; a BOM of that encoding is dropped."""
     try:
-        name = codecs.lookup(encoding).name
+        info = codecs.lookup(encoding)
     except LookupError:
         raise error(f'unknown encoding "{encoding}"; expected one such as utf-8, utf-16, cp1252, '
                           "latin-1", file=str(path)) from None
+    if not getattr(info, "_is_text_encoding", True):  # rot13, base64, zlib: bytes.decode refuses them
+        raise error(f'"{encoding}" is not a text encoding; expected one such as utf-8, utf-16, cp1252, '
+                    "latin-1", file=str(path))
+    name = info.name
     skip = len(codecs.BOM_UTF8) if name == "utf-8" and raw.startswith(codecs.BOM_UTF8) else 0
     try:
         return raw[skip:].decode(name)  # "utf-16" reads and drops its own BOM
     except UnicodeDecodeError as e:
         raise error(f"not {encoding} text (byte 0x{raw[skip + e.start]:02x}); check --encoding",
                           file=str(path), line=_line_of(raw, skip + e.start)) from None
+    except UnicodeError as e:  # a codec that refuses the text as a whole ("undefined", "idna")
+        raise error(f"not {encoding} text ({e}); check --encoding", file=str(path)) from None
 
 
 def _line_of(raw: bytes, offset: int) -> int:

@@ -249,7 +249,7 @@ def _record(line: str) -> Record | None:
                       traceback=str(r.get("traceback", "")), value=r.get("value"),
                       functions=tuple(str(f) for f in r.get("functions", ())),
                       signatures=tuple((str(k), str(v)) for k, v in dict(r.get("signatures", {})).items()))
-    except (ValueError, TypeError, AttributeError):
+    except (ValueError, TypeError, AttributeError, RecursionError):  # "[[[[…" nested past json's limit
         return None
 
 

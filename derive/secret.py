@@ -65,7 +65,7 @@ def weakness(secret: str) -> str | None:
     if len(secret) < MIN_LENGTH:
         return f"it has {len(secret)} characters; use at least {MIN_LENGTH}"
     from zxcvbn import zxcvbn  # loads its dictionaries: only when a class is made
-    estimate = zxcvbn(secret[:100])  # its matching is quadratic; 100 characters is plenty
+    estimate = zxcvbn(secret[:72])  # its matching is quadratic, and zxcvbn 4.5 refuses more than 72
     if estimate["guesses_log10"] < MIN_GUESSES_LOG10:
         hint = estimate["feedback"]["warning"] or "it is built from words or patterns that are tried first"
         return f"about 10^{estimate['guesses_log10']:.0f} guesses would find it ({hint.rstrip('.')})"

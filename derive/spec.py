@@ -602,11 +602,16 @@ def parse_spec(text: str, path: str = "<spec>", limits: Limits = WORKSHEET) -> S
     except tomllib.TOMLDecodeError as e:
         m = re.search(r"line (\d+)", str(e))
         raise SpecError(f"not valid TOML: {e}", file=path, line=int(m.group(1)) if m else None) from e
+    except RecursionError:  # tomllib parses nested arrays and inline tables recursively
+        raise SpecError("not valid TOML: arrays or inline tables nested too deeply; expected a worksheet "
+                        "spec's few levels", file=path) from None
     r.check_keys("", doc, _TOP)
     if "graph" in doc:
         return _graph_spec(r, doc, text)
     for table in ("network", "data"):
-        if not isinstance(doc.get(table), dict):
+        if table in doc and not isinstance(doc[table], dict):
+            raise r.fail("", table, f"expected a table [{table}]; got {_short(doc[table])}")
+        if table not in doc:
             raise SpecError(f"missing table [{table}]", file=path, key=f"[{table}]")
     for table in ("params", "exercise", "random", "notation"):
         if table in doc and not isinstance(doc[table], dict):
@@ -707,6 +712,9 @@ def load_params_json(path: str | Path, spec: Spec) -> tuple[Params, Data]:
         raise ParamsError("no such file", file=str(path)) from None
     except (OSError, ValueError) as e:
         raise ParamsError(f"not a JSON file: {e}", file=str(path)) from e
+    except RecursionError:  # json decodes nested arrays recursively
+        raise ParamsError("not a params.json: arrays nested too deeply; expected {\"params\": {...}}",
+                          file=str(path)) from None
     if spec.trace is not None and isinstance(doc, dict) and "values" in doc:  # a computation-graph trace
         from .trace import values_from_dict
         return values_from_dict(doc["values"], spec, str(path)), spec.data
@@ -812,7 +820,10 @@ def load_roster(path: str | Path, limits: Limits = WORKSHEET, *, id_column: str 
     text = decode(read_bytes(path), path, encoding)
     delimiter = sniff_delimiter(text)
     rows = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    header = [h.strip() for h in next(rows, [])]
+    try:
+        header = [h.strip() for h in next(rows, [])]
+    except csv.Error as e:  # a header cell past csv's field limit
+        raise RosterError(f"not a readable CSV file: {e}", file=str(path), line=1) from None
     if not any(header):
         raise RosterError("empty file; expected a header with student_id and name", file=str(path), line=1)
     columns = choose_columns(header, path, id_column, name_column)
@@ -848,10 +859,17 @@ def _lines(text: str, path, delimiter: str = ","):
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     next(reader, None)
     line = reader.line_num + 1
-    for row in reader:
-        if reader.line_num > line and any("\n" in c or "\r" in c for c in row):
-            raise RosterError(f"a quote opened on this line is not closed (the cell runs to line "
-                              f"{reader.line_num}); expected one student per line", file=str(path), line=line)
+    while True:
+        try:
+            row = next(reader, None)
+        except csv.Error as e:  # a cell past csv's field limit (131072 characters)
+            raise RosterError(f"not a readable CSV file: {e}", file=str(path), line=line) from None
+        if row is None:
+            return
+        if any("\n" in c or "\r" in c for c in row):  # also a quote left open on the last line
+            end = f"line {reader.line_num}" if reader.line_num > line else "the end of the file"
+            raise RosterError(f"a quote opened on this line is not closed (the cell runs to {end}); "
+                              "expected one student per line", file=str(path), line=line)
         yield line, row
         line = reader.line_num + 1
 

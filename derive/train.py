@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .errors import DeriveError
 from .functions import ACTIVATIONS
 from .numeric import Arrays, evaluate, float_program, given_values, layer_values
 from .spec import Data, Network, Params
@@ -33,6 +34,8 @@ class TrainingRun:
 
 def initial_params(net: Network, seed: int) -> Params:
     """Glorot-uniform weights and zero biases from a generator seeded with ``seed``."""
+    if seed < 0:  # NumPy's SeedSequence takes only non-negative seeds
+        raise DeriveError(f"expected a seed of 0 or more; got {seed}", key="--seed")
     rng = np.random.default_rng(seed)
     W = []
     for n_in, n_out in zip(net.layers[:-1], net.layers[1:]):

@@ -47,6 +47,12 @@ MUTANTS = {  # name → (what is wrong, [(lines of correct.py, what the student 
                  ("def loss(yhat, Y):\n", 'def loss(yhat, Y):\n    open("/etc/passwd").read()\n'),
                  ("def update(params, grads, lr):\n", 'def update(params, grads, lr):\n'
                   '    with open("/tmp/derive-sandbox-escape.txt", "w") as f:\n        f.write("escaped")\n')]),
+    "floods_records": ("writes a line nested 200000 deep to the pipe derive reads its answers from, on import",
+                       [("def forward(X, params):\n", "import os as _os, sys as _sys\n"
+                         "_os.write(int(_sys.argv[1]), b'[' * 200000 + b'\\n')\n\n\ndef forward(X, params):\n")]),
+    "escapes_terminal": ("raises in backward with terminal escapes and a forged score line in the message",
+                         [(_BACKWARD_START, _BACKWARD_START + '    raise ValueError("\\x1b[2J\\x1b[32mall pass'
+                                                             '\\nscore 5/5")\n')]),
     "memory": ("allocates 10 GB in forward",
                [('    a, cache = X, {"a0": X}\n', '    a, cache = X, {"a0": X}\n    cache["huge"] = np.ones(10 * 2**30 // 8)\n')]),
 }

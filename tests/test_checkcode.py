@@ -159,6 +159,21 @@ def test_raising_looping_and_allocating_code_is_contained_per_function(fixture, 
     assert report.finding("forward" if function != "forward" else "loss").status == "pass"
 
 
+def test_a_line_nested_past_jsons_limit_on_the_records_pipe_is_dropped(tmp_path, capsys):
+    # the student's code can write to the pipe; json's RecursionError was a traceback of derive's own
+    assert _check(student("floods_records", tmp_path), "--spec", CLASSIC) == 0
+    out, err = capsys.readouterr()
+    assert "score 5/5" in out and err == ""
+
+
+def test_a_students_message_cannot_drive_the_terminal_or_forge_a_line(tmp_path, capsys):
+    assert _check(student("escapes_terminal", tmp_path), "--spec", CLASSIC) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert not any("\x1b" in line for line in lines)
+    assert lines[-1] == "score 3/5" and all(line.startswith("  ") for line in lines[1:-1]), lines
+    assert any(line.strip() == "score 5/5" for line in lines[1:-1])  # shown, but indented under backward
+
+
 def test_network_and_files_outside_the_folder_are_refused(tmp_path):
     escape = Path("/tmp/derive-sandbox-escape.txt")
     escape.unlink(missing_ok=True)

@@ -342,6 +342,29 @@ def test_force_never_deletes_a_folder_that_holds_the_runs_inputs(tmp_path, capsy
     assert (p / "thesis.tex").read_text(encoding="utf-8") == "thesis"
 
 
+def test_grade_force_never_replaces_the_class_folder_it_grades_from(tmp_path, capsys):
+    """--out equal to --class: the class folder was an input, yet derive made it, so --force replaced it."""
+    cls, answers = tmp_path / "class", tmp_path / "answers.csv"
+    assert _class(cls) == 0
+    answers.write_bytes((cls / "answers-template.csv").read_bytes())  # outside the class folder
+    assert main(["grade", SPEC, "--roster", ROSTER, "--answers", str(answers),
+                 "--class", str(cls), "--secret", "s", "--out", str(cls), "--force"]) == 2
+    _one_line(capsys, "an input of this run")
+    assert (cls / "manifest.json").is_file() and not (cls / "grades.csv").exists()
+
+
+@pytest.mark.parametrize("which", ["roster", "answers"])
+def test_collect_force_never_overwrites_an_input_file(which, tmp_path, capsys):
+    roster, sheet = tmp_path / "roster.csv", tmp_path / "sheet.pdf"
+    roster.write_bytes(Path(ROSTER).read_bytes())
+    sheet.write_bytes(b"%PDF-1.5 a filled sheet")
+    out = roster if which == "roster" else sheet
+    assert main(["collect", SPEC, str(sheet), "--roster", str(roster), "--secret", "s", "--out", str(out),
+                 "--force"]) == 2
+    _one_line(capsys, "is an input of this run")
+    assert roster.read_bytes() == Path(ROSTER).read_bytes() and sheet.read_bytes() == b"%PDF-1.5 a filled sheet"
+
+
 def test_force_replaces_only_a_folder_derive_made(tmp_path, capsys):
     mine = tmp_path / "mine"
     mine.mkdir()
@@ -388,3 +411,42 @@ def test_a_run_killed_between_the_two_renames_loses_nothing(tmp_path, capsys):
     _one_line(capsys, "exists")
     assert (out / "answer-key.csv").read_bytes() == key
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+# --- a class folder, key or map edited into something derive never wrote ------------------
+
+@pytest.mark.parametrize("edit,fragment", [
+    (lambda m: m["students"][0].update(seed="9" * 5000), "has no seed"),  # int() raised ValueError (4300 digits)
+    (lambda m: m.update(students="x"), "students: expected a list of objects"),  # AttributeError
+    (lambda m: "[" * 100000 + "]" * 100000, "nested too deeply"),  # RecursionError
+])
+def test_an_edited_manifest_is_one_line(edit, fragment, tmp_path, capsys):
+    cls, answers = tmp_path / "class", tmp_path / "answers.csv"
+    assert _class(cls) == 0
+    answers.write_bytes((cls / "answers-template.csv").read_bytes())
+    manifest = json.loads((cls / "manifest.json").read_text(encoding="utf-8"))
+    text = edit(manifest)
+    (cls / "manifest.json").write_text(text if isinstance(text, str) else json.dumps(manifest), encoding="utf-8")
+    assert main(["grade", SPEC, "--roster", ROSTER, "--answers", str(answers), "--class", str(cls),
+                 "--out", str(tmp_path / "g")]) == 2
+    _one_line(capsys, fragment)
+    assert not (tmp_path / "g").exists()
+
+
+@pytest.mark.parametrize("which", ["--key", "--map"])
+def test_a_key_or_map_cell_past_csvs_field_limit_is_one_line(which, tmp_path, capsys):
+    cls, answers = tmp_path / "class", tmp_path / "answers.csv"
+    assert _class(cls) == 0
+    answers.write_bytes((cls / "answers-template.csv").read_bytes())
+    huge = "x" * 200_000  # csv.Error: field larger than field limit (131072)
+    if which == "--key":
+        key = cls / "answer-key.csv"
+        key.write_text(key.read_text(encoding="utf-8-sig") + f"s1001,{huge}\n", encoding="utf-8")
+        source = ["--key", str(key)]
+    else:
+        mapping = tmp_path / "map.csv"
+        mapping.write_text(f"column,answer\n{huge},z1_1\n", encoding="utf-8")
+        source = ["--class", str(cls), "--map", str(mapping)]
+    assert main(["grade", SPEC, "--roster", ROSTER, "--answers", str(answers), *source,
+                 "--out", str(tmp_path / "g")]) == 2
+    _one_line(capsys, "not a readable CSV file: field larger than field limit")

@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 import sympy as sp
 
 import oracle
@@ -88,6 +89,23 @@ def test_check_passes_and_fails_by_tolerance(capsys):
     assert "proved for all 9" in out
     assert main(["check", "worksheets/classic-221.toml", "--tol", "1e-30"]) == 1
     assert "FAILED: dW" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv,fragment", [
+    (["check", "worksheets/classic-221.toml", "--tol", "nan"], "--tol"),  # no error is ≥ nan: it passed
+    (["train", "worksheets/classic-221.toml", "--epochs", "2", "--lr", "nan"], "finite --lr"),  # loss nan
+    (["train", "worksheets/classic-221.toml", "--epochs", "2", "--lr", "inf"], "finite --lr"),
+    (["verify", "worksheets/classic-221.toml", "--answers", "tests/fixtures/answers/google-forms.csv",
+      "--rtol", "nan"], "finite, non-negative"),
+    (["check-code", "worksheets/classic-221.toml", "--spec", "worksheets/classic-221.toml", "--time-limit",
+      "inf"], "--time-limit from 0 to 3600"),  # setrlimit overflowed in the child: a SubprocessError
+    (["check-code", "worksheets/classic-221.toml", "--spec", "worksheets/classic-221.toml", "--memory-limit",
+      "99999999999999"], "--memory-limit from 64"),
+])
+def test_a_nan_or_infinite_option_is_one_line(argv, fragment, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert fragment in err and len(err.strip().splitlines()) == 1, err
 
 
 def test_python_dash_m_and_help_work():

@@ -9,6 +9,7 @@ import csv
 import json
 import math
 import os
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,7 @@ from hypothesis import strategies as st
 
 from derive.errors import AnswersError
 from derive.grade import (AnswerResult, Answers, GradedStudent, Status, StudentResult, Tolerance,
-                          Unparseable, grade_student, parse_number, read_answers,
+                          Unparseable, grade_student, parse_number, parse_typed, read_answers,
                           read_sheet_answers, result_json, safe_filename, verify, within_decimals,
                           within_rtol, within_sigfigs, write_grades)
 from derive.spec import load_spec
@@ -61,6 +62,14 @@ def test_parse_number_empty_is_missing(text):
                                   "e5", ".", "-", "1e"])  # Arabic-Indic digits are read: see below
 def test_parse_number_rejects_anything_else(text):
     assert isinstance(parse_number(text), Unparseable)
+
+
+@pytest.mark.parametrize("text", ["1e-99999999999", "0e-99999999999", "0e99999999999", "1e-401"])
+def test_a_typed_exponent_beyond_floats_range_is_unparseable(text):
+    # float() reads these as 0.0, but grading makes each typed answer a Fraction: 10^99999999999 hung it
+    got = parse_typed(text)
+    assert isinstance(got, Unparseable) and got.reason == "exponent out of range"
+    assert parse_typed("5e-324") == Decimal("5e-324")  # the smallest float still reads
 
 
 @given(st.text())
@@ -347,6 +356,17 @@ def test_read_long_answers(tmp_path):
 def test_read_semicolon_answers_with_decimal_commas(tmp_path):
     a = read_answers(write(tmp_path, "Student ID;z1_1;a1_1\ns1;0,6;0,6457\n"))
     assert dict(a.students["s1"]) == {"z1_1": "0,6", "a1_1": "0,6457"}
+
+
+def test_read_answers_refuses_more_rows_than_its_limits_students_could_fill(tmp_path):
+    from derive.spec import Limits
+    # 3 students × 2 answers: 6 rows at most, in any layout; the header is line 1, the 7th row line 8
+    rows = "".join(f"s{i},z1_1,0.5\n" for i in range(7))
+    p = write(tmp_path, "student_id,name,value\n" + rows)
+    with pytest.raises(AnswersError, match=r"answers.csv:8: expected at most 6 rows of answers \(3 students, "
+                                           r"a row per answer each at most\) \(--force-large allows more\)"):
+        read_answers(p, expected=["z1_1", "a1_1"], limits=Limits(students=3))
+    assert len(read_answers(p, expected=["z1_1", "a1_1"], limits=Limits(students=4)).students) == 7
 
 
 def test_read_answers_warns_and_never_drops_silently(tmp_path):

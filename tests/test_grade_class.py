@@ -172,6 +172,20 @@ def test_unknown_ids_are_warned_not_dropped(graded, capsys, tmp_path):
     assert results["ok"]["score"] == 28
 
 
+def test_an_answers_file_of_a_million_rows_is_refused_in_one_line_at_once(graded, capsys, tmp_path):
+    """10⁶ rows of ids not on the roster took minutes and printed a warning each (2 × 10⁶ lines)."""
+    tmp, *_ = graded
+    answers = tmp_path / "answers.csv"
+    answers.write_text("student_id,z1_1\n" + "".join(f"x{i},0.1\n" for i in range(10**6)), encoding="utf-8")
+    assert main(["grade", SPEC, "--roster", str(tmp / "roster.csv"), "--answers", str(answers),
+                 "--out", str(tmp_path / "g"), "--key", str(tmp / "class" / "answer-key.csv")]) == 2
+    err = capsys.readouterr().err
+    # the bound: 5000 students (the roster's guard) × 28 answers a sheet = 140 000 rows; the header is line 1,
+    # so the first row past it is on line 140 002
+    assert err.startswith(f"derive: {answers}:140002: expected at most 140000 rows of answers"), err
+    assert "--force-large" in err and len(err.strip().splitlines()) == 1 and not (tmp_path / "g").exists()
+
+
 # --- derive verify on a published example ---------------------------------------------------------
 
 def test_verify_a_published_example_whose_first_pre_activation_was_misadded(tmp_path, capsys):

@@ -397,12 +397,50 @@ def test_a_template_cannot_run_code(tmp_path, capsys):
     assert not marker.exists()
 
 
-@pytest.mark.parametrize("line,expected", [(r"\BLOCK{for x in }", "template error"),
-                                           (r"\VAR{ no_such_thing }", "'no_such_thing' is undefined")])
+@pytest.mark.parametrize("line,expected", [
+    (r"\BLOCK{for x in }", "template error"),
+    (r"\VAR{ no_such_thing }", "'no_such_thing' is undefined"),
+    # Python's own exceptions in a template's code were tracebacks
+    (r"\VAR{ 1/0 }", "template error: ZeroDivisionError: division by zero"),
+    (r"\VAR{ 1 + 'a' }", "template error: TypeError"),
+    (r"\VAR{ 2.0 ** 100000 }", "template error: OverflowError"),
+    (r"\BLOCK{macro f()}\VAR{ f() }\BLOCK{endmacro}\VAR{ f() }", "nested too deeply (an include or a macro"),
+    # a string of 10 GB: the kernel killed derive
+    (r"\VAR{ 'x' * 10**10 }", "not allowed in a template: a string or list of more than"),
+    (r"\VAR{ 9 ** (10**9) }", "not allowed in a template: 9 ** 1000000000 has more than"),
+], ids=["syntax", "undefined", "zero-division", "type", "overflow", "recursive-macro", "huge-string", "huge-power"])
 def test_a_broken_template_is_one_line_naming_its_file_and_line(tmp_path, capsys, line, expected):
     pack = _pack(tmp_path, "broken", "some text", line)
     err = _worksheets(tmp_path, pack, capsys)
     assert f"{pack / 'blank.tex'}:4:" in err and expected in err
+
+
+def test_a_template_that_never_ends_is_stopped_in_one_line(tmp_path, capsys, monkeypatch):
+    import derive.render
+    monkeypatch.setattr(derive.render, "RENDER_SECONDS", 1)  # 60 s in use; 10^10 empty iterations hung derive
+    pack = _pack(tmp_path, "endless", "some text",
+                 r"\BLOCK{for i in range(100000)}\BLOCK{for j in range(100000)}\BLOCK{endfor}\BLOCK{endfor}")
+    err = _worksheets(tmp_path, pack, capsys)
+    assert f"{pack / 'blank.tex'}:4:" in err and "did not finish within 1 s (an endless loop?)" in err
+
+
+def test_a_template_whose_output_has_no_end_is_stopped_in_one_line(tmp_path, capsys):
+    # 100000 × 100000 characters: 10 GB, and the kernel killed derive
+    pack = _pack(tmp_path, "flood", "some text", r"\BLOCK{for i in range(100000)}\VAR{ 'x' * 100000 }\BLOCK{endfor}")
+    err = _worksheets(tmp_path, pack, capsys)
+    assert "template error: more than 33554432 characters (an endless loop?)" in err
+
+
+@pytest.mark.parametrize("content,expected", [
+    (b"some text\n\xff\xfe binary\n", ":2: not UTF-8 text (byte 0xff)"),  # UnicodeDecodeError, a traceback
+    ((r"\VAR{ " + "(" * 500 + "1" + ")" * 500 + " }\n").encode(), ": template error: nested too deeply to read"),
+], ids=["binary", "deep-parentheses"])
+def test_a_template_that_cannot_be_read_is_one_line_naming_it(content, expected, tmp_path, capsys):
+    pack = tmp_path / "unreadable"
+    pack.mkdir()
+    (pack / "header.tex").write_bytes(content)
+    err = _worksheets(tmp_path, pack, capsys)
+    assert f"{pack / 'header.tex'}{expected}" in err, err
 
 
 def test_a_big_gap_is_captioned_not_labelled_edge_by_edge():

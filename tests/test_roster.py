@@ -32,6 +32,8 @@ BAD = {
     "bad-no-students.csv": (2, "no students"),
     # an unclosed quote swallowed the students after it ("1 students", exit 0)
     "bad-unclosed-quote.csv": (3, "quote opened on this line is not closed"),
+    # on the last line nothing is swallowed, but the name was 'Bob\n', taken without a word
+    "bad-unclosed-quote-last-line.csv": (3, "not closed (the cell runs to the end of the file)"),
     "bad-too-many-cells.csv": (3, "3 cells but the header has 2"),
     # ids that print alike, or differ only in case (one folder on macOS and Windows)
     "bad-case-twins.csv": (3, 'look-alike student_id "ABC" (first on line 2 as "abc"'),
@@ -102,6 +104,11 @@ def test_a_forced_encoding_wins_over_detection():
         load_roster(ROSTERS / "excel-comma-cp1252.csv", encoding="utf-8")
     with pytest.raises(RosterError, match='unknown encoding "klingon"'):
         load_roster(ROSTERS / "good-bom.csv", encoding="klingon")
+    # codecs Python knows that are not text encodings: bytes.decode raised LookupError, a traceback
+    with pytest.raises(RosterError, match='"rot13" is not a text encoding'):
+        load_roster(ROSTERS / "good-bom.csv", encoding="rot13")
+    with pytest.raises(RosterError, match="not undefined text"):
+        load_roster(ROSTERS / "good-bom.csv", encoding="undefined")  # raised a bare UnicodeError
 
 
 def test_utf16_without_a_bom_is_named_not_misread(tmp_path):
@@ -205,3 +212,17 @@ def test_an_empty_moodle_id_number_names_the_column_and_the_way_out(tmp_path):
     with pytest.raises(RosterError, match=r'participants.csv:2: ID number: empty "ID number"; .* --id-column'):
         load_roster(f)
     assert load_roster(f, id_column="Email address").students[0].id == "ann.lee@uni.example"
+
+
+@pytest.mark.parametrize("cell_line", [1, 3])
+def test_a_cell_past_csvs_field_limit_is_one_located_line(cell_line, tmp_path, capsys):
+    rows = ["student_id,name", "s1,Ann", "s2,Bob"]
+    rows[cell_line - 1] += "," + "x" * 200_000  # csv.Error: field larger than field limit (131072)
+    f = tmp_path / "r.csv"
+    f.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    out = tmp_path / "out"
+    assert main(["worksheets", "worksheets/classic-221.toml", "--roster", str(f), "--out", str(out),
+                 "--no-pdf"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"derive: {f}:{cell_line}: not a readable CSV file") and err.count("\n") == 1, err
+    assert not out.exists()

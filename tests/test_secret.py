@@ -20,6 +20,12 @@ def test_weak_secrets_are_named_weak(secret):
     assert weakness(secret)
 
 
+def test_a_long_passphrase_is_judged_not_a_traceback():
+    # zxcvbn 4.5 raises ValueError past 72 characters: a long secret (or a 100 MB secret file) crashed worksheets
+    assert weakness("a" * 100) is not None  # a repeat is found however long
+    assert weakness(new_secret() + "-" + new_secret() + "-" + new_secret()) is None
+
+
 def test_made_secrets_are_strong_easy_to_type_and_different():
     made = [new_secret() for _ in range(20)]
     assert len(set(made)) == 20

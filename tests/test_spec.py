@@ -97,6 +97,12 @@ def test_a_spec_not_in_utf8_is_one_located_line(tmp_path, capsys):
     (("[network]", 'activations = ["sigmoid", "sigmoid"]', 'activations = [{}, "sigmoid"]'), "expected one of"),
     (("[params]", "b2 = [0.2]", "b2 = [1e300]"), "at most 1e+06 in size"),
     (("title", 'title = "', 'title = "' + "x" * 300000), "at most 200 characters"),
+    (("[data]", "x = [1, 0]", "x = " + "[" * 5000 + "]" * 5000), "nested too deeply"),  # was a RecursionError
+    # a key quoting U+2028 or an escape sequence: the error line it is quoted in broke in two, or ran the escape
+    (("title", 'title = "', '"a\\u2028b\\r\\u001b[2J" = 1\ntitle = "'), "a b  [2J: unknown key"),
+    (("[data]", "x = [1, 0]", "x = [1, 0]\nz = " + "{a = " * 3000 + "1" + "}" * 3000), "nested too deeply"),
+    (("[network]", '[network]\nlayers = [2, 2, 1]\nactivations = ["sigmoid", "sigmoid"]\nloss = "bce"\nbias = true\n',
+      'network = "2-2-1"\n'), "network: expected a table [network]; got '2-2-1'"),  # was "missing table"
 ])
 def test_the_audits_tracebacks_are_one_located_line(change, fragment, capsys, tmp_path):
     _, old, new = change
@@ -150,3 +156,19 @@ def test_working_room_is_a_length_in_mm(written, mm):
 def test_scaffolding_defaults_keep_todays_sheet():
     ex = load_spec(SPECS / "good-classic.toml").exercise
     assert (ex.show, ex.working, ex.sections) == ("all", 0.0, ("forward", "loss", "backward", "update"))
+
+
+def test_a_params_json_nested_too_deeply_is_one_line(tmp_path, capsys):
+    f = tmp_path / "params.json"
+    f.write_text("[" * 100000 + "]" * 100000, encoding="utf-8")  # json's decoder recursed past the limit
+    assert main(["solve", "worksheets/random-221.toml", "--params", str(f)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"derive: {f}: ") and "nested too deeply" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("command", [["solve", "worksheets/random-221.toml", "--seed", "-5"],
+                                     ["train", "worksheets/random-221.toml", "--epochs", "1", "--seed", "-1"]])
+def test_a_negative_seed_is_one_line(command, capsys):
+    assert main(command) == 2  # NumPy's SeedSequence raised ValueError: expected non-negative integer
+    err = capsys.readouterr().err
+    assert "--seed" in err and "got -" in err and len(err.strip().splitlines()) == 1, err
