@@ -55,6 +55,9 @@ def decode(raw: bytes, path: str | Path, encoding: str | None = None, error: typ
         return _decode_as(raw, path, encoding, error)
     if raw.startswith(_UTF16_BOMS):
         return _decode_as(raw, path, "utf-16", error)
+    if raw.startswith(b"PK\x03\x04"):  # a zip: what Excel and LibreOffice save as .xlsx and .ods
+        raise error("a spreadsheet workbook (.xlsx or .ods), not a CSV file; save it as \"CSV UTF-8\"",
+                    file=str(path), line=1)
     if b"\x00" in raw:
         # No text roster has a NUL byte; UTF-16 without a BOM has one in every other place, and
         # would otherwise read "successfully" as UTF-8 with NULs between the letters.

@@ -111,6 +111,15 @@ def test_a_forced_encoding_wins_over_detection():
         load_roster(ROSTERS / "good-bom.csv", encoding="undefined")  # raised a bare UnicodeError
 
 
+def test_a_workbook_given_for_a_csv_is_named(tmp_path):
+    import zipfile
+    f = tmp_path / "roster.xlsx"
+    with zipfile.ZipFile(f, "w") as z:  # a workbook's opening bytes; it was "has NUL bytes: UTF-16 …?"
+        z.writestr("[Content_Types].xml", "<Types/>")
+    with pytest.raises(RosterError, match=r"roster.xlsx:1: a spreadsheet workbook \(.xlsx or .ods\), not a CSV"):
+        load_roster(f)
+
+
 def test_utf16_without_a_bom_is_named_not_misread(tmp_path):
     f = tmp_path / "r.csv"
     f.write_bytes("student_id,name\ns1,Ann\n".encode("utf-16-le"))
