@@ -709,6 +709,8 @@ def _read_wide(path, header, rows, expected):
     hline = 1
     from .answers import column_answer
     for i, cell in enumerate(header[1:], start=1):
+        if i == 1 and _header_key(cell) == "name":  # answers-template.csv's own second column
+            continue
         name = column_answer(cell)  # "Box 9: dW1_2_1" on a sheet in a notation profile
         problem = _name_problem(name, expected)
         if problem:

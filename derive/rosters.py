@@ -31,16 +31,26 @@ AUTO_ENCODINGS = ("UTF-8", "UTF-16", "Windows-1252")
 _UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 
 
+MAX_INPUT_BYTES = 256 * 2**20
+"""The most of a spec, roster or answers file read (10⁶ answer rows are 10 MB): /dev/zero ends here."""
+
+
 def read_bytes(path: str | Path, error: type = RosterError) -> bytes:
-    """A roster's (or answers file's) bytes; a missing or unreadable file is one located ``error``."""
+    """A roster's (or answers file's, or spec's) bytes; a missing, unreadable or endless file is one
+    located ``error``."""
     try:
-        return Path(path).read_bytes()
+        with open(path, "rb") as f:
+            raw = f.read(MAX_INPUT_BYTES + 1)  # not read_bytes(): /dev/zero would fill the memory
     except FileNotFoundError:
         raise error("no such file", file=str(path)) from None
     except IsADirectoryError:
-        raise error("is a folder; expected a CSV file", file=str(path)) from None
+        raise error("is a folder; expected a file", file=str(path)) from None
     except OSError as e:
         raise error(f"cannot read: {e.strerror}", file=str(path)) from e
+    if len(raw) > MAX_INPUT_BYTES:
+        raise error(f"more than {MAX_INPUT_BYTES // 2**20} MB; expected a file of a worksheet's size "
+                    "(a spec, roster, answers or params file)", file=str(path))
+    return raw
 
 
 def decode(raw: bytes, path: str | Path, encoding: str | None = None, error: type = RosterError) -> str:
@@ -55,6 +65,9 @@ def decode(raw: bytes, path: str | Path, encoding: str | None = None, error: typ
         return _decode_as(raw, path, encoding, error)
     if raw.startswith(_UTF16_BOMS):
         return _decode_as(raw, path, "utf-16", error)
+    if raw.startswith(b"PK\x03\x04"):  # a zip: what Excel and LibreOffice save as .xlsx and .ods
+        raise error("a spreadsheet workbook (.xlsx or .ods), not a CSV file; save it as \"CSV UTF-8\"",
+                    file=str(path), line=1)
     if b"\x00" in raw:
         # No text roster has a NUL byte; UTF-16 without a BOM has one in every other place, and
         # would otherwise read "successfully" as UTF-8 with NULs between the letters.

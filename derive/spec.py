@@ -706,11 +706,10 @@ def _param_keys(net: Network) -> list[str]:
 
 def load_params_json(path: str | Path, spec: Spec) -> tuple[Params, Data]:
     """Read a student's ``params.json``: ``{"params": {...}, "data": {"x", "y"}}``."""
+    text = read_text(path, ParamsError)  # bounded: --params /dev/zero
     try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ParamsError("no such file", file=str(path)) from None
-    except (OSError, ValueError) as e:
+        doc = json.loads(text)
+    except ValueError as e:
         raise ParamsError(f"not a JSON file: {e}", file=str(path)) from e
     except RecursionError:  # json decodes nested arrays recursively
         raise ParamsError("not a params.json: arrays nested too deeply; expected {\"params\": {...}}",
@@ -794,12 +793,7 @@ class Roster:
 
 def read_text(path: str | Path, error: type) -> str:
     """A spec's or CSV file's text, UTF-8 with or without BOM; a bad byte names its line."""
-    try:
-        raw = Path(path).read_bytes()
-    except FileNotFoundError:
-        raise error("no such file", file=str(path)) from None
-    except OSError as e:
-        raise error(f"cannot read: {e.strerror}", file=str(path)) from e
+    raw = read_bytes(path, error)
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:

@@ -81,9 +81,13 @@ def handed_in(path: str | Path) -> tuple[list[Handed], list[str]]:
     if p.suffix.lower() == ".zip":
         return _from_zip(p)
     try:
-        return [Handed(str(p), p.name, p.read_bytes())], []
+        with open(p, "rb") as f:
+            data = f.read(MAX_MEMBER_BYTES + 1)  # as a folder's PDFs are: a 10 GB file is no sheet
     except OSError as e:
         raise AnswersError(f"cannot be read ({e.strerror or e})", file=str(p)) from e
+    if len(data) > MAX_MEMBER_BYTES:
+        raise AnswersError(f"larger than {MAX_MEMBER_BYTES >> 20} MB; expected a filled worksheet", file=str(p))
+    return [Handed(str(p), p.name, data)], []
 
 
 def _from_folder(folder: Path) -> tuple[list[Handed], list[str]]:

@@ -159,6 +159,17 @@ def test_a_file_naming_a_classmate_is_graded_against_the_submitters_own_sheet(bu
     assert results["score"] < FULL  # Cy's values are not Bo's answers (follow-through still earns some)
 
 
+def test_metadata_nested_past_jsons_limit_is_no_metadata(built):
+    tmp, _, keys = built
+    root = gradescope_folder(tmp, "deep-metadata", tmp / "autograder.zip")
+    write_answers(root / "submission" / "answers.csv", [{"student_id": "cy", **keys["cy"]}])
+    # json's RecursionError was "The autograder failed (RecursionError)", and nothing graded
+    (root / "submission_metadata.json").write_text('{"users": ' + "[" * 100000 + "]" * 100000 + "}",
+                                                   encoding="utf-8")
+    results = run_autograder(root)
+    assert results["score"] == FULL and "Graded as cy" in results["output"]
+
+
 @pytest.mark.parametrize("case,files,words", [
     ("nothing", {}, "No answers file"),
     ("two", {"a.csv": "student_id,z1_1\nbo,1\n", "b.csv": "student_id,z1_1\nbo,1\n"}, "More than one"),

@@ -111,6 +111,39 @@ def test_a_forced_encoding_wins_over_detection():
         load_roster(ROSTERS / "good-bom.csv", encoding="undefined")  # raised a bare UnicodeError
 
 
+def test_a_workbook_given_for_a_csv_is_named(tmp_path):
+    import zipfile
+    f = tmp_path / "roster.xlsx"
+    with zipfile.ZipFile(f, "w") as z:  # a workbook's opening bytes; it was "has NUL bytes: UTF-16 …?"
+        z.writestr("[Content_Types].xml", "<Types/>")
+    with pytest.raises(RosterError, match=r"roster.xlsx:1: a spreadsheet workbook \(.xlsx or .ods\), not a CSV"):
+        load_roster(f)
+
+
+@pytest.mark.parametrize("command", ["worksheets", "solve", "params", "verify"])
+def test_an_input_past_the_size_cap_is_one_line_not_read_whole(command, tmp_path, capsys, monkeypatch):
+    import derive.rosters
+    from derive.cli import main
+    monkeypatch.setattr(derive.rosters, "MAX_INPUT_BYTES", 1000)  # 256 MB in use; /dev/zero filled the memory
+    big = tmp_path / "big"
+    big.write_text("student_id,name\n" + "s1,Ann\n" * 200, encoding="utf-8")  # 1416 bytes
+    argv = {"worksheets": ["worksheets", "worksheets/classic-221.toml", "--roster", str(big), "--out",
+                           str(tmp_path / "out"), "--no-pdf"],
+            "solve": ["solve", str(big)],
+            "params": ["solve", "worksheets/random-221.toml", "--params", str(big)],
+            "verify": ["verify", "worksheets/classic-221.toml", "--answers", str(big)]}[command]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err == f"derive: {big}: more than 0 MB; expected a file of a worksheet's size (a spec, roster, " \
+                  "answers or params file)\n", err
+
+
+@pytest.mark.skipif(not Path("/dev/zero").exists(), reason="needs /dev/zero")
+def test_dev_zero_as_a_roster_is_one_line():
+    with pytest.raises(RosterError, match="/dev/zero: more than 256 MB"):
+        load_roster("/dev/zero")
+
+
 def test_utf16_without_a_bom_is_named_not_misread(tmp_path):
     f = tmp_path / "r.csv"
     f.write_bytes("student_id,name\ns1,Ann\n".encode("utf-16-le"))

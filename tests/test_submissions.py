@@ -7,6 +7,7 @@ import pytest
 
 from conftest import require
 from derive.cli import main
+from derive.errors import AnswersError
 from derive import submissions
 from derive.submissions import handed_in, hinted_student, name_keys
 from fillpdf import SPEC, STUDENTS, build, filled, flattened, key, moodle_name, write_zip
@@ -166,6 +167,18 @@ def test_a_zip_bomb_stops_at_the_limit(tmp_path, monkeypatch):
     found, warnings = handed_in(path)
     assert [h.name for h in found] == ["ok.pdf"]
     assert len(warnings) == 1 and "bomb.pdf" in warnings[0] and "zip bomb" in warnings[0]
+
+
+def test_one_pdf_past_the_limit_is_one_line_not_read_whole(tmp_path, monkeypatch):
+    """As a folder's PDFs are; read whole, /dev/zero given as a .pdf (a link) filled the memory."""
+    monkeypatch.setattr(submissions, "MAX_MEMBER_BYTES", 1 << 20)
+    big = tmp_path / "sheet.pdf"
+    big.write_bytes(b"%PDF-1.7\n" + b"\0" * (2 << 20))
+    with pytest.raises(AnswersError, match=r"sheet.pdf: larger than 1 MB; expected a filled worksheet"):
+        handed_in(big)
+    small = tmp_path / "ok.pdf"
+    small.write_bytes(b"%PDF-1.7")
+    assert [h.data for h in handed_in(small)[0]] == [b"%PDF-1.7"]
 
 
 def test_too_many_members_are_reported_once(tmp_path, monkeypatch):
