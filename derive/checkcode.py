@@ -150,7 +150,7 @@ def arrays_of(values: Mapping[str, object], entries: Mapping[str, np.ndarray], k
 class Finding:
     """What one function (or the training check) got: a status, the named mistake, the detail.
 
-    ``status`` is ``pass``, ``wrong``, ``error``, ``timeout``, ``memory``, ``crashed``,
+    ``status`` is ``pass``, ``wrong``, ``error``, ``timeout``, ``memory``, ``exited``, ``crashed``,
     ``not run``, ``stalled`` (correct code whose training does not converge: not wrong) or
     ``skipped`` (not part of this check).
     """
@@ -364,7 +364,7 @@ def judge(function: str, records: list[Record], run: Run, graph: Graph, given, v
         return failure
     student = _student_arrays(records, function, k)
     if student is None:
-        return Finding(function, "not run", detail=_why_not_run(function, records))
+        return Finding(function, "not run", detail=_why_not_run(function, records, run))
     right = arrays_of(values, layout(nets.network, nets.samples)[function], k, conv)
     comp = normalize(student, right)
     if comp.wrong_shape:
@@ -386,21 +386,24 @@ def _failure(function: str, records: list[Record], run: Run) -> Finding | None:
     """An error the child reported for this function, or the stop that cut it short."""
     err = next((r for r in records if r.event == "error" and r.function == function), None)
     if err is not None:
-        status = {"timeout": "timeout", "memory": "memory"}.get(err.kind, "error")
+        status = {"timeout": "timeout", "memory": "memory", "exited": "exited"}.get(err.kind, "error")
         return Finding(function, status, detail=err.message, traceback=err.traceback)
     open_call = run.unfinished()
     if open_call is not None and open_call.function == function and run.stopped:
         detail = {"timeout": "did not return before the time limit; the sandbox stopped it",
                   "memory": "used more memory than the sandbox allows; it was stopped",
+                  "exited": "ended the Python process (os._exit) instead of returning",
                   }.get(run.stopped, "crashed the Python process")
         return Finding(function, run.stopped, detail=detail, traceback=run.log[-1500:])
     return None
 
 
-def _why_not_run(function: str, records: list[Record]) -> str:
+def _why_not_run(function: str, records: list[Record], run: Run) -> str:
     failed = [r.function for r in records if r.event == "error"]
     if function == "backward" and "forward" in failed:
         return "forward failed, so there is no cache to pass to backward"
+    if not failed and run.unfinished() is not None:
+        failed = [run.unfinished().function]  # the call the process ended in (os._exit, a crash)
     return f"the sandbox stopped in {failed[0]}" if failed else "the sandbox stopped before it"
 
 

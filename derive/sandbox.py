@@ -59,7 +59,7 @@ class Run:
     """What one run of the child gave: its records, and why it stopped early ('' if it did not)."""
 
     records: tuple[Record, ...]
-    stopped: str = ""   # "timeout", "memory", "crashed"
+    stopped: str = ""   # "timeout", "memory", "exited", "crashed"
     log: str = ""       # the end of what the student's code printed
     contained: tuple[str, ...] = field(default=())  # the limits that were in force, for the report
 
@@ -228,9 +228,11 @@ def _kill(child: subprocess.Popen) -> None:
 
 
 def _why(status: int, records: tuple[Record, ...]) -> str:
-    """Why the child stopped before writing 'finished': CPU limit, killed, or crashed."""
-    if any(r.event == "finished" for r in records) or status == 0:
+    """Why the child stopped before writing 'finished': CPU limit, killed, exited, or crashed."""
+    if any(r.event == "finished" for r in records):
         return ""
+    if status == 0:
+        return "exited"  # os._exit(0) in the student's code: a clean exit in the middle of a call
     if status in (-signal.SIGXCPU, 128 + signal.SIGXCPU):
         return "timeout"
     if status in (-signal.SIGKILL, 128 + signal.SIGKILL):

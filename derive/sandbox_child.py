@@ -120,6 +120,8 @@ def call(reporter, name, network, seconds, thunk):
         return _failed(reporter, name, network, "memory", "ran out of memory (the sandbox's limit)", e)
     except ContractError as e:
         return _failed(reporter, name, network, "contract", str(e), None)
+    except SystemExit as e:  # sys.exit() in a function: it ended the program instead of returning
+        return _failed(reporter, name, network, "exited", f"called sys.exit({e.code!r}) instead of returning", e)
     except Exception as e:  # the student's own error, reported with the student's traceback
         return _failed(reporter, name, network, "exception", f"{type(e).__name__}: {e}", e)
     finally:

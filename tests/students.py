@@ -53,6 +53,9 @@ MUTANTS = {  # name → (what is wrong, [(lines of correct.py, what the student 
     "escapes_terminal": ("raises in backward with terminal escapes and a forged score line in the message",
                          [(_BACKWARD_START, _BACKWARD_START + '    raise ValueError("\\x1b[2J\\x1b[32mall pass'
                                                              '\\nscore 5/5")\n')]),
+    "exits": ("calls sys.exit(0) in backward", [(_BACKWARD_START, _BACKWARD_START + "    import sys\n    sys.exit(0)\n")]),
+    "os_exits": ("calls os._exit(0) in backward, which no except can catch",
+                 [(_BACKWARD_START, _BACKWARD_START + "    import os\n    os._exit(0)\n")]),
     "memory": ("allocates 10 GB in forward",
                [('    a, cache = X, {"a0": X}\n', '    a, cache = X, {"a0": X}\n    cache["huge"] = np.ones(10 * 2**30 // 8)\n')]),
 }

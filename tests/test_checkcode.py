@@ -159,6 +159,18 @@ def test_raising_looping_and_allocating_code_is_contained_per_function(fixture, 
     assert report.finding("forward" if function != "forward" else "loss").status == "pass"
 
 
+@pytest.mark.parametrize("fixture, words", [("exits", "called sys.exit(0) instead of returning"),
+                                             ("os_exits", "ended the Python process (os._exit) instead of returning")])
+def test_code_that_exits_the_process_is_reported_as_exited_not_as_not_run(fixture, words, tmp_path):
+    # exit status 0 from the child read as a clean run: backward was "not run", as if never called
+    report = check_code(str(student(fixture, tmp_path)), load_spec(CLASSIC), limits=FAST)
+    f = report.finding("backward")
+    assert f.status == "exited" and words in f.detail, f
+    assert report.finding("forward").status == "pass" and not f.passed
+    update = report.finding("update")  # sys.exit is caught and the next function runs; os._exit ends it all
+    assert update.status == "pass" if fixture == "exits" else update.detail == "the sandbox stopped in backward"
+
+
 def test_a_line_nested_past_jsons_limit_on_the_records_pipe_is_dropped(tmp_path, capsys):
     # the student's code can write to the pipe; json's RecursionError was a traceback of derive's own
     assert _check(student("floods_records", tmp_path), "--spec", CLASSIC) == 0
