@@ -26,6 +26,7 @@ alphabet, so a code with one is invalid and reported, not silently changed.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 
@@ -74,6 +75,7 @@ def printed_code(code: str) -> str:
     return f"{code[:4]}-{code[4:]}"
 
 
+@functools.lru_cache(maxsize=8)  # a student's blank and solved sheets show one code: encode it once
 def qr_matrix(code: str) -> tuple[tuple[int, ...], ...]:
     """The QR code's modules (1 dark), rows top to bottom, without the quiet zone: segno's, error level M."""
     import segno
