@@ -425,9 +425,11 @@ def template_assets(templates: Path | None) -> tuple[Path, ...]:
 def _compile(staging: Path, roster: Roster, texs, variants, engine, jobs, progress, assets=(), templates=None,
              forms=None):
     from .pdf import Sheet, compile_sheets
+    # Variant by variant (every blank sheet, then every solved one), so that class-blank.pdf is
+    # complete, and written, while TeX still runs the solved sheets' batches.
     sheets = [Sheet(f"{sid}/{v}", tex, staging / "students" / sid / f"{v}.pdf",
                     (forms or {}).get(sid) if v == "blank" else None)
-              for (sid, v), tex in texs.items()]
+              for v in variants for (sid, v2), tex in texs.items() if v2 == v]
     combined = {staging / f"class-{v}.pdf": [f"{s.id}/{v}" for s in roster.students] for v in variants}
     # measured: a batch's fixed cost (latexmk, the format, and for lualatex ~3.5 s of
     # font loading) outweighs the finer failure isolation of smaller batches

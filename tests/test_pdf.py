@@ -301,3 +301,19 @@ def test_tex_dies_with_a_killed_derive(need_tex, tmp_path):
     while time.monotonic() < end and tex_processes():
         time.sleep(0.1)
     assert not tex_processes(), "TeX outlived its killed parent"
+
+
+@pytest.mark.tex
+def test_a_combined_pdf_is_written_as_soon_as_its_sheets_are_done(need_tex, tmp_path):
+    # class-blank.pdf is written while the solved sheets' batches still run, not after them all
+    keys = [f"{s}/{v}" for v in ("blank", "solved") for s in "abcd"]
+    sheets = [Sheet(k, document(k, 1), tmp_path / f"{k.replace('/', '-')}.pdf") for k in keys]
+    combined = {tmp_path / f"class-{v}.pdf": [k for k in keys if k.endswith(v)] for v in ("blank", "solved")}
+    seen = []
+
+    def progress(done, total):
+        seen.append((done, (tmp_path / "class-blank.pdf").exists(), (tmp_path / "class-solved.pdf").exists()))
+
+    compile_sheets(sheets, jobs=1, batch_size=2, combined=combined, progress=progress)
+    assert seen[-2] == (6, True, False)  # after the first solved batch: blank done and written
+    assert seen[-1] == (8, True, False) and pages(tmp_path / "class-solved.pdf") == 4
