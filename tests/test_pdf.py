@@ -317,3 +317,37 @@ def test_a_combined_pdf_is_written_as_soon_as_its_sheets_are_done(need_tex, tmp_
     compile_sheets(sheets, jobs=1, batch_size=2, combined=combined, progress=progress)
     assert seen[-2] == (6, True, False)  # after the first solved batch: blank done and written
     assert seen[-1] == (8, True, False) and pages(tmp_path / "class-solved.pdf") == 4
+
+
+
+MICROTYPE = PREAMBLE + "\\usepackage{amsmath}\n\\usepackage{microtype}\n"
+_PROSE = ("Round every answer to four decimal places, and carry the rounded values into later steps, "
+          "so that every line of the solved sheet re-computes by hand from the numbers it shows. ") * 3
+
+
+@pytest.mark.tex
+def test_microtypes_once_per_font_setup_leaves_the_pages_byte_for_byte_the_same(need_tex, tmp_path, monkeypatch):
+    # the batch skips microtype's per-pickup font check for fonts it has set up: same protrusion, same pages
+    import pikepdf
+
+    def sheets(folder):
+        body = (f"{_PROSE}\n\n$\\delta^{{(1)}} = (W^{{(2)}})^\\top \\delta^{{(2)}} \\odot \\sigma'(z^{{(1)}})$ "
+                "{\\small\\scshape Course} {\\ttfamily\\scriptsize s1} \\textbf{bold} $\\frac{1}{2}x^2_{ij}$")
+        probe = "\\makeatletter\\ifdefined\\derive@MT@once Fast\\else Plain\\fi\\makeatother"
+        return [Sheet(f"s{k}/blank", f"{MICROTYPE}\\begin{{document}}\n{probe if k == 7 else body}\n\\end{{document}}\n",
+                      folder / f"s{k}.pdf") for k in range(8)]  # batches of two: a sheet alone is not batched
+
+    def contents(pdf):
+        with pikepdf.open(pdf) as document:
+            return [page.obj.Contents.read_bytes() for page in document.pages]
+
+    for folder in ("fast", "plain"):
+        (tmp_path / folder).mkdir()
+        if folder == "plain":
+            monkeypatch.setattr(pdf, "_FAST_MICROTYPE", "")
+        compile_sheets(sheets(tmp_path / folder), jobs=1, batch_size=2)
+    assert plain_text(tmp_path / "fast" / "s7.pdf").split() == ["Fast", "1"]  # the fast path was on
+    assert plain_text(tmp_path / "plain" / "s7.pdf").split() == ["Plain", "1"]
+    for k in range(7):
+        fast = contents(tmp_path / "fast" / f"s{k}.pdf")
+        assert len(fast) == 1 and b"TJ" in fast[0] and fast == contents(tmp_path / "plain" / f"s{k}.pdf")
