@@ -274,6 +274,24 @@ def test_diagram_prints_the_students_weights():
     assert [n["bias"] for n in diagram([2, 2, 1], [[[0, 0], [0, 0]], [[0, 0]]], None)["nodes"]] == [None] * 5
 
 
+def test_the_drawing_every_sheet_shares_is_typeset_once_per_tex_run(env):
+    # edges, arrows, circles and node names go in \dvonce boxes named by their digest, so one
+    # batch draws them once; each student's weights and biases stay outside, on top
+    once = re.compile(r"\\dvonce\{(\w+)\}\{(.*?)\\end\{picture\}\}", re.S)
+    drawings = {}
+    for who in ("Ada Lovelace", "Alan Turing"):
+        for variant in ("blank", "solved"):
+            tex = render_sheet(classic_context(name=who), variant, env)
+            found = once.findall(tex[tex.index("\\begin{document}"):])
+            assert len(found) == 2, (who, variant)
+            drawings[who, variant] = found
+    assert len({tuple(f) for f in drawings.values()}) == 1  # the same names and drawings on every sheet
+    (_, edges), (_, nodes) = drawings["Ada Lovelace", "blank"]
+    assert edges.count("\\Line(") == 6 and edges.count("\\vector(") == 3
+    assert nodes.count("\\circle{") == 5 and "\\hat{y}_{1}" in nodes
+    assert "colorbox" not in edges + nodes and "b{=}" not in edges + nodes  # no student's number inside
+
+
 def test_blank_tex_holds_no_answer_value(env):
     context = classic_context()
     blank = render_sheet(context, "blank", env)
