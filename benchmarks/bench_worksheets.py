@@ -5,7 +5,8 @@
 Builds both variants for a synthetic roster through ``build_class`` (render,
 batched TeX on all cores, cutting) and reports sheets per second, against a
 baseline measured in the same run: compiling a sample of the same sheets one
-latexmk run each, from clean, extrapolated to the class.  ``--students 1000``
+latexmk run each, from clean, half before the build and half after (the
+machine's speed drifts), extrapolated to the class.  ``--students 1000``
 gives the 2000-sheet figure.  Also says where the time goes, in CPU seconds
 (wall time summed over threads would count waiting for the GIL): the key and
 rendering, TeX, the font rewrite, cutting the batch PDFs into per-sheet and
@@ -96,7 +97,7 @@ def per_sheet_latexmk(tex_files: list[Path], work: Path) -> float:
     t = time.perf_counter()
     for k, tex in enumerate(tex_files):
         d = work / f"one{k}"
-        d.mkdir()
+        d.mkdir(parents=True)
         shutil.copy(tex, d / "sheet.tex")
         subprocess.run(["latexmk", "-pdf", "-no-shell-escape", "-interaction=nonstopmode", "-quiet",
                         "sheet.tex"], cwd=d, check=True, capture_output=True)
@@ -113,6 +114,14 @@ def main() -> None:
         work = Path(tmp)
         roster(work / "roster.csv", args.students)
         spec, r = load_spec(args.spec), load_roster(work / "roster.csv")
+        # The baseline is timed on both sides of the build and averaged: this machine's speed
+        # drifts by a fifth within minutes, and a ratio of two timings taken apart drifts with it.
+        first = max(1, args.sample // 2)
+        roster(work / "sample.csv", args.sample)
+        build_class(spec, load_roster(work / "sample.csv"), work / "sample", "bench-secret-for-timing",
+                    pdf=False, jobs=1)
+        sample = sorted((work / "sample" / "students").glob("*/*.tex"))[: args.sample]
+        before = per_sheet_latexmk(sample[:first], work / "before")
         clock = Clock()
         clock.around(classroom, "_compile", "pdf", "rest")
         clock.thread_cpu(pdffonts, "compact_fonts", "font rewrite")
@@ -125,8 +134,8 @@ def main() -> None:
         sheets = result.sheets
         sizes = sorted(f.stat().st_size for f in (work / "out" / "students").glob("*/*.pdf"))
         class_sizes = {f.name: f.stat().st_size for f in sorted((work / "out").glob("class-*.pdf"))}
-        sample = sorted((work / "out" / "students").glob("*/*.tex"))[: args.sample]
-        one = per_sheet_latexmk(sample, work)
+        after = per_sheet_latexmk(sample[first:] or sample, work / "after")
+        one = (before + after) / 2
     total = clock.between("start", "end")[0]
     print(f"{args.students} students, {sheets} sheets: {total:.1f} s, {sheets / total:.1f} sheets/s")
     render, pdf_stage, rest = (clock.between("start", "pdf"), clock.between("pdf", "rest"),
@@ -145,7 +154,8 @@ def main() -> None:
         print(f"    {label:28s} {seconds:6.1f} s  {1000 * seconds / sheets:5.1f} ms/sheet  {100 * seconds / cpu:3.0f} %")
     print(f"  per-student PDFs: median {statistics.median(sizes) / 1024:.1f} KiB (min {sizes[0] / 1024:.1f}, "
           f"max {sizes[-1] / 1024:.1f}); " + ", ".join(f"{name} {size / 1024:.0f} KiB" for name, size in class_sizes.items()))
-    print(f"one latexmk run per sheet: {one:.2f} s/sheet -> {one * sheets:.0f} s for the class")
+    print(f"one latexmk run per sheet: {one:.2f} s/sheet (before the build {before:.2f}, after {after:.2f})"
+          f" -> {one * sheets:.0f} s for the class")
     print(f"ratio: {one * sheets / total:.1f}x faster than one latexmk run per sheet")
 
 
