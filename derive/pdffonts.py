@@ -14,8 +14,8 @@ text extraction and layout are unchanged.  A font program that
 :mod:`derive.type1` does not follow is left as it was.
 
 :func:`subset_fonts` then gives one sheet's PDF only the glyphs its pages
-show: a batch's subsets hold every student's name, most of which one sheet
-does not need.  Fonts used by anything it does not read (annotations, forms)
+show, and CMaps of only the codes they show: a batch's subsets hold every
+student's name, most of which one sheet does not need.  Fonts used by anything it does not read (annotations, forms)
 keep all their glyphs.
 """
 from __future__ import annotations
@@ -115,9 +115,12 @@ def subset_fonts(document: pikepdf.Pdf) -> None:
                for font in page.obj.get("/Resources", {}).get("/Font", {}).values()
                if (found := _program_of(font)) is not None):
         return  # no font of ours (a lualatex sheet, say): nothing to read
-    usage = _glyph_usage(document)
+    codes: dict = {}
+    usage = _glyph_usage(document, codes)
     if usage is None:
         return
+    _trim_cmaps(document, {font: shown for font, (shown, program) in codes.items()
+                           if usage.get(program, [None])[0] is not None})
     for names, program, descriptor in usage.values():
         known = _written(program)
         if known is None or names is None:
@@ -128,6 +131,31 @@ def subset_fonts(document: pikepdf.Pdf) -> None:
         program.write(_subset(serial, font, frozenset(names)), filter=pikepdf.Name.FlateDecode)
         if "/CharSet" in descriptor:  # it would list glyphs no longer there
             del descriptor["/CharSet"]
+
+
+def _trim_cmaps(document: pikepdf.Pdf, shown: dict) -> None:
+    """Each ToUnicode CMap with only the codes this sheet's text shows in the fonts it serves.
+
+    The batch's CMaps cover every student's codes (see :func:`_share_cmaps`):
+    about 1 KB of a solved sheet.  ``shown``: font dictionary objgen -> codes.
+    A CMap serving any font not in ``shown`` (a form's, say) is kept whole.
+    """
+    wanted: dict = {}  # CMap objgen -> [stream, the codes to keep, or None: all]
+    for font in document.objects:
+        if not (isinstance(font, pikepdf.Dictionary) and font.get("/Type") == pikepdf.Name.Font):
+            continue
+        cmap = font.get("/ToUnicode")
+        if not isinstance(cmap, pikepdf.Stream):
+            continue
+        entry = wanted.setdefault(cmap.objgen, [cmap, set()])
+        if font.objgen not in shown or entry[1] is None:
+            entry[1] = None
+        else:
+            entry[1] |= shown[font.objgen]
+    for cmap, keep in wanted.values():
+        mapping = _cmap_mapping(cmap.read_bytes()) if keep is not None else None
+        if mapping is not None and any(code not in keep for code, _ in mapping):
+            cmap.write(_cmap_text({code: u for code, u in mapping if code in keep}))
 
 
 def _written(program: pikepdf.Stream) -> tuple[int, CffFont] | None:
@@ -149,11 +177,12 @@ def _subset(serial: int, font: CffFont, keep: frozenset) -> bytes:
     return cached
 
 
-def _glyph_usage(document: pikepdf.Pdf) -> dict | None:
+def _glyph_usage(document: pikepdf.Pdf, codes: dict | None = None) -> dict | None:
     """FontFile3 objgen -> [glyph names the pages' text shows (None: keep all), stream, descriptor].
 
     None when a page holds something this reader does not follow (an inline
-    image, text before any font is chosen).
+    image, text before any font is chosen).  ``codes``, when given, gets each
+    font dictionary's objgen -> (the codes its text shows, its FontFile3 objgen).
     """
     shown: dict = {}  # font dictionary's objgen -> [font dictionary, the pieces of content it shows]
     for page in document.pages:
@@ -161,16 +190,18 @@ def _glyph_usage(document: pikepdf.Pdf) -> dict | None:
             return None
     usage: dict = {}
     for font, pieces in shown.values():
-        codes = _shown_codes(pieces)
+        shown_codes = _shown_codes(pieces)
         found = _program_of(font)
         if found is None:
             continue
+        if codes is not None:
+            codes[font.objgen] = (set(shown_codes), found[0].objgen)
         entry = usage.setdefault(found[0].objgen, [{".notdef"}, found[0], found[1]])
         encoding = _encoding_of(font, found[0])
         if encoding is None or entry[0] is None:
             entry[0] = None
         else:
-            entry[0].update(encoding.get(code, ".notdef") for code in codes)
+            entry[0].update(encoding.get(code, ".notdef") for code in shown_codes)
     for page in document.pages:
         for annotation in page.obj.get("/Annots", ()):
             _keep_all_in(annotation.get("/AP"), usage)

@@ -9,6 +9,7 @@ agrees with the one that decides which glyphs a sheet keeps.
 from __future__ import annotations
 
 import io
+import re
 import shutil
 import statistics
 import subprocess
@@ -175,6 +176,26 @@ def test_each_sheet_keeps_only_its_glyphs(made):
             assert count <= batch[name], (pdf, name)
             fewer += count < batch[name]
     assert fewer > 0
+
+
+def test_each_sheets_cmaps_map_only_the_codes_its_text_shows(made):
+    """A sheet's ToUnicode CMaps map no code its pages do not show (pikepdf's parser says which):
+    the batch's CMaps held every student's.  Its text is unchanged (test_text_is_unchanged)."""
+    folder, _, _ = made
+    for pdf in sheets(folder, "blank")[:2] + sheets(folder, "solved")[:2]:
+        with pikepdf.open(pdf) as document:
+            shown: dict = {}
+            for page in document.pages:
+                for font, codes in parsed_codes(page).items():
+                    shown.setdefault(font, set()).update(codes)
+            served: dict = {}
+            for page in document.pages:
+                for font in page.obj.Resources.Font.values():
+                    served.setdefault(font.ToUnicode.objgen, [font.ToUnicode, set()])[1].update(shown.get(font.objgen, ()))
+            for cmap, codes in served.values():
+                chars = b"".join(re.findall(rb"beginbfchar(.*?)endbfchar", cmap.read_bytes(), re.S))
+                mapped = {int(code, 16) for code in re.findall(rb"<([0-9A-F]{2})> <", chars)}
+                assert mapped <= codes, (pdf, sorted(mapped - codes))  # (a code pdfTeX did not map stays unmapped)
 
 
 def test_glyph_reader_agrees_with_pikepdf_parser(made):
