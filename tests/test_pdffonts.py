@@ -228,3 +228,26 @@ def parsed_codes(page: pikepdf.Page) -> dict:
                 if isinstance(item, pikepdf.String):
                     used.setdefault(current, set()).update(bytes(item))
     return used
+
+
+@pytest.mark.parametrize("content, codes", [
+    (b"BT /F1 10 Tf (ab) Tj [(c) -20 (d)] TJ ET", b"abcd"),
+    (b"q BT /F1 10 Tf (ab) Tj ET Q BT /F1 10 Tf (c) Tj ET", b"abc"),  # a Q, then the font chosen again
+    (b"q BT /F1 10 Tf (ab) Tj ET Q BT (c) Tj ET", None),              # text after Q in a font not chosen
+    (b"BT /F1 10 Tf (a /F1 9 Tf b) Tj ET", None),                     # a "Tf" inside a string
+    (b"BT /F1 10 Tf (a\\) Tj ET", None),                               # a string this reader does not close
+    (b"BT (ab) Tj /F1 10 Tf (c) Tj ET", None),                        # text before any font is chosen
+    (b"BT /F1 10 Tf <6162> Tj (\\143) Tj ET Q", b"abc"),                # hex and octal; a Q after all text
+])
+def test_the_glyph_reader_follows_a_stream_only_where_it_is_sure(content, codes):
+    """Where it is not sure which font shows a string, the reader says so, and the sheet keeps every glyph."""
+    document = pikepdf.new()
+    font = document.make_indirect(pikepdf.Dictionary(Type=pikepdf.Name.Font, Subtype=pikepdf.Name.Type1,
+                                                     BaseFont=pikepdf.Name("/Test")))
+    resources = pikepdf.Dictionary(Font=pikepdf.Dictionary(F1=font))
+    page = pikepdf.Dictionary(Type=pikepdf.Name.Page, Resources=resources,
+                              Contents=document.make_stream(content))
+    shown: dict = {}
+    assert pdffonts._scan(page, resources, shown, depth=0) is (codes is not None)
+    if codes is not None:
+        assert pdffonts._shown_codes(shown[font.objgen][1]) == set(codes)
