@@ -155,7 +155,13 @@ def _trim_cmaps(document: pikepdf.Pdf, shown: dict) -> None:
     for cmap, keep in wanted.values():
         mapping = _cmap_mapping(cmap.read_bytes()) if keep is not None else None
         if mapping is not None and any(code not in keep for code, _ in mapping):
-            cmap.write(_cmap_text({code: u for code, u in mapping if code in keep}))
+            cmap.write(_trimmed_cmap(mapping, frozenset(keep)))
+
+
+@functools.lru_cache(maxsize=1024)
+def _trimmed_cmap(mapping: tuple, keep: frozenset) -> bytes:
+    """The CMap of ``mapping``'s codes in ``keep`` (cached: a class's sheets mostly show the same codes)."""
+    return _cmap_text({code: u for code, u in mapping if code in keep})
 
 
 def _written(program: pikepdf.Stream) -> tuple[int, CffFont] | None:
