@@ -9,8 +9,8 @@ latexmk run each, from clean, half before the build and half after (the
 machine's speed drifts), extrapolated to the class.  ``--students 1000``
 gives the 2000-sheet figure.  Also says where the time goes, in CPU seconds
 (wall time summed over threads would count waiting for the GIL): the key and
-rendering, TeX, the font rewrite, cutting the batch PDFs into per-sheet and
-class PDFs, and the rest.  CPU seconds over cores is the floor for the wall time.
+rendering, TeX, the font rewrite and cutting of the batch PDFs into per-sheet
+PDFs (in the batch workers), writing the class PDFs, and the rest.  CPU seconds over cores is the floor for the wall time.
 """
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from derive import pdf, pdffonts  # noqa: E402
+from derive import pdf  # noqa: E402
 from derive import classroom  # noqa: E402
 from derive.classroom import build_class  # noqa: E402
 from derive.spec import load_roster, load_spec  # noqa: E402
@@ -51,15 +51,18 @@ def cpu_seconds(who: int) -> float:
 class Clock:
     """CPU seconds by stage (not wall time summed over threads, which counts waiting for the GIL).
 
-    TeX runs in child processes, and so do the render workers: the children's
-    CPU is read before and after the PDF stage (``classroom._compile``), when
-    only TeX runs below us.  Python's own work in that stage is split by
-    thread CPU time in the functions that do it.
+    TeX runs in child processes, and so do the render and batch workers: the
+    children's CPU is read before and after the PDF stage (``classroom._compile``),
+    when only the batch workers and their TeX runs are below us.  Each batch's
+    worker reports the CPU of its font rewrite and cutting (``_Outcome.cutting``);
+    the rest of the children's CPU is TeX's.  This process's own work in that
+    stage is split by thread CPU time in the functions that do it.
     """
 
     def __init__(self) -> None:
         self.marks: dict[str, tuple[float, float, float]] = {}
-        self.threads = {"font rewrite": 0.0, "cutting": 0.0}
+        self.threads = {"class PDFs": 0.0}
+        self.cutting = 0.0  # reported by the batch workers (processes: their CPU is the children's)
 
     def mark(self, name: str) -> None:
         self.marks[name] = (time.perf_counter(), cpu_seconds(resource.RUSAGE_SELF),
@@ -86,6 +89,16 @@ class Clock:
             finally:
                 self.threads[label] += time.thread_time() - start
         setattr(module, name, wrapper)
+
+    def batch_cpu(self) -> None:
+        """Sum the CPU seconds each batch's worker spent rewriting fonts and cutting."""
+        inner = pdf._Runner._record
+        clock = self
+
+        def record(runner, outcome):
+            clock.cutting += outcome.cutting
+            return inner(runner, outcome)
+        pdf._Runner._record = record
 
     def between(self, a: str, b: str) -> tuple[float, float, float]:
         """(wall, own CPU, children's CPU) from mark a to mark b."""
@@ -124,9 +137,8 @@ def main() -> None:
         before = per_sheet_latexmk(sample[:first], work / "before")
         clock = Clock()
         clock.around(classroom, "_compile", "pdf", "rest")
-        clock.thread_cpu(pdffonts, "compact_fonts", "font rewrite")
-        for name in ("_cut", "_write_pages", "_run_single"):
-            clock.thread_cpu(pdf, name, "cutting")
+        clock.batch_cpu()
+        clock.thread_cpu(pdf, "_write_pages", "class PDFs")
         clock.mark("start")
         result = build_class(spec, r, work / "out", "bench-secret-for-timing", jobs=os.cpu_count() or 2)
         clock.mark("end")
@@ -140,10 +152,10 @@ def main() -> None:
     print(f"{args.students} students, {sheets} sheets: {total:.1f} s, {sheets / total:.1f} sheets/s")
     render, pdf_stage, rest = (clock.between("start", "pdf"), clock.between("pdf", "rest"),
                                clock.between("rest", "end"))
-    python_pdf = pdf_stage[1]
-    cut, fonts = clock.threads["cutting"], clock.threads["font rewrite"]
-    parts = [("key and render", render[1] + render[2]), ("TeX", pdf_stage[2]), ("font rewrite", fonts),
-             ("cutting", cut), ("the rest of the PDF stage", python_pdf - cut - fonts),
+    cut, class_pdfs = clock.cutting, clock.threads["class PDFs"]
+    parts = [("key and render", render[1] + render[2]), ("TeX", pdf_stage[2] - cut),
+             ("font rewrite and cutting", cut), ("class PDFs", class_pdfs),
+             ("the rest of the PDF stage", pdf_stage[1] - class_pdfs),
              ("manifest, key files, swap", rest[1] + rest[2])]
     cpu = sum(seconds for _, seconds in parts)
     cores = os.cpu_count() or 1

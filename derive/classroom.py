@@ -8,12 +8,8 @@ from __future__ import annotations
 
 import csv
 import json
-import multiprocessing as mp
 import os
 import shutil
-import signal
-import sys
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from contextlib import contextmanager
 from functools import lru_cache
@@ -33,6 +29,7 @@ from .secret import matches, secret_check, student_seed
 from .sheetcode import class_codes, sheet_code
 from .spec import WORKSHEET, Limits, Roster, Spec
 from .tables import NOTICE_MARK, csv_text, skip_notice, unsafe_cell, write_atomic
+from .workers import worker_pool
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 VARIANTS = ("blank", "solved")
@@ -313,8 +310,7 @@ def _first_draws(spec, roster, secret, variants, templates, engine, fonts, jobs,
     # Seeds, not the secret, go to the workers: the class key is stretched once, here.
     work = [(spec, s, student_seed(secret, s.id), variants, templates, engine, fonts, codes[s.id])
             for s in roster.students]
-    context = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
-    pool = ProcessPoolExecutor(jobs, mp_context=context, initializer=_die_with_parent, initargs=(os.getpid(),))
+    pool = worker_pool(jobs)
     try:
         chunk = max(1, len(work) // (jobs * 8))
         out = []
@@ -324,21 +320,6 @@ def _first_draws(spec, roster, secret, variants, templates, engine, fonts, jobs,
     finally:  # interrupted: drop the queued work rather than render the rest of the class first
         pool.shutdown(wait=True, cancel_futures=True)
     return {s.id: r for s, r in zip(roster.students, out)}
-
-
-def _die_with_parent(parent: int) -> None:
-    """A pool worker's first act: ask the kernel to kill it when its parent dies, even by SIGKILL.
-
-    Otherwise a killed run leaves its workers holding the caller's stdout and
-    stderr (a CI job waiting on them hangs).  Linux only (prctl).
-    """
-    if sys.platform.startswith("linux"):
-        import ctypes
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
-    for s in (signal.SIGTERM, signal.SIGHUP):  # the parent handles these and stops the pool
-        signal.signal(s, signal.SIG_DFL)
-    if os.getppid() != parent:  # the parent died before the request took effect
-        os._exit(1)
 
 
 def render_class(spec: Spec, roster: Roster, secret: str, *, variants=VARIANTS,

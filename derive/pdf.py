@@ -35,8 +35,9 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 import warnings
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -45,6 +46,7 @@ import pikepdf
 
 from . import pdffonts
 from derive.errors import TexError, expected_one_of
+from derive.workers import worker_pool
 
 # derive.forms builds each sheet's /AcroForm after its pages are copied, so
 # pikepdf's warning that pages.extend() leaves the form behind does not apply.
@@ -224,6 +226,7 @@ class _Outcome:
     pages: dict[str, tuple[Path, int, int]]     # key -> (pdf, first page, last page), 1-based
     failures: list[SheetFailure]
     retry: list[tuple[_Parsed, ...]]
+    cutting: float = 0.0  # CPU seconds of the font rewrite and cutting (benchmarks/ report it)
 
 
 class _Runner:
@@ -242,7 +245,9 @@ class _Runner:
         self.combined_written: list[Path] = []
 
     def run(self, batches: list[tuple[_Parsed, ...]], workers: int) -> None:
-        with ThreadPoolExecutor(max_workers=workers) as pool:
+        # Processes, not threads: a batch's cutting is Python, and two threads cutting at
+        # once took turns on the GIL while a core sat idle (9 s of a 48 s class, measured).
+        with (worker_pool(workers) if workers > 1 else ThreadPoolExecutor(max_workers=1)) as pool:
             pending: set[Future[_Outcome]] = {self._submit(pool, b) for b in batches}
             while pending:
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
@@ -252,7 +257,7 @@ class _Runner:
                     self._record(outcome)
         self._write_combined(every=True)
 
-    def _submit(self, pool: ThreadPoolExecutor, batch: tuple[_Parsed, ...]) -> Future[_Outcome]:
+    def _submit(self, pool: Executor, batch: tuple[_Parsed, ...]) -> Future[_Outcome]:
         self._jobs += 1
         folder = self.root / f"job{self._jobs:05d}"
         folder.mkdir()
@@ -300,8 +305,11 @@ def _run_batch(batch: tuple[_Parsed, ...], folder: Path, engine: str,
     if status == "ok":
         ranges = _page_ranges(marks, len(batch), _page_count(folder / "doc.pdf"))
         if ranges is not None:
+            start = time.thread_time()
             pdffonts.compact_fonts(folder / "doc.pdf")  # once per batch: every cut PDF shares it
-            return _cut(batch, folder / "doc.pdf", ranges)
+            outcome = _cut(batch, folder / "doc.pdf", ranges)
+            outcome.cutting = time.thread_time() - start
+            return outcome
         return _Outcome({}, [], _halves(batch))
     at = _stopped_in(marks, len(batch))
     if at is None:

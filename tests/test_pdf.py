@@ -351,3 +351,20 @@ def test_microtypes_once_per_font_setup_leaves_the_pages_byte_for_byte_the_same(
     for k in range(7):
         fast = contents(tmp_path / "fast" / f"s{k}.pdf")
         assert len(fast) == 1 and b"TJ" in fast[0] and fast == contents(tmp_path / "plain" / f"s{k}.pdf")
+
+
+@pytest.mark.tex
+def test_batches_are_cut_in_worker_processes_not_threads(need_tex, tmp_path, monkeypatch):
+    # two threads cutting at once took turns on the GIL while a core sat idle
+    cut = pdf._cut
+
+    def recording(batch, doc, ranges):  # runs in the worker: it leaves its pid in a file
+        (tmp_path / f"cut-{os.getpid()}-{doc.parent.name}").touch()
+        return cut(batch, doc, ranges)
+
+    monkeypatch.setattr(pdf, "_cut", recording)
+    sheets = [Sheet(f"s{k}/blank", document(f"s{k}", 1), tmp_path / f"s{k}.pdf") for k in range(8)]
+    result = compile_sheets(sheets, jobs=2, batch_size=2)
+    assert len(result.written) == 8 and not result.failures
+    pids = {int(p.name.split("-")[1]) for p in tmp_path.glob("cut-*")}
+    assert len(list(tmp_path.glob("cut-*"))) == 4 and pids and os.getpid() not in pids

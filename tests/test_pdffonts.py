@@ -41,15 +41,13 @@ def made(tmp_path_factory):
     for tool in ("pdflatex", "latexmk", "pdftotext", "pdftoppm", "pdffonts"):
         require(tool)
     root = tmp_path_factory.mktemp("pdffonts")
-    originals, rewritten = [], []
     compact = pdffonts.compact_fonts
 
-    def keeping(path):
-        originals.append(root / f"batch{len(originals)}.pdf")
-        shutil.copy(path, originals[-1])
+    def keeping(path):  # runs in the batch's worker process: files, not lists, come back
+        job = Path(path).parent.name
+        shutil.copy(path, root / f"batch-{job}.pdf")
         compact(path)
-        rewritten.append(root / f"rewritten{len(rewritten)}.pdf")
-        shutil.copy(path, rewritten[-1])
+        shutil.copy(path, root / f"rewritten-{job}.pdf")
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(pdffonts, "compact_fonts", keeping)
@@ -57,6 +55,8 @@ def made(tmp_path_factory):
         roster = load_roster(ROOT / "worksheets" / "roster-example.csv")
         built = build_class(spec, roster, root / "class", SECRET, jobs=2)
     assert not built.failures
+    originals, rewritten = sorted(root.glob("batch-*.pdf")), sorted(root.glob("rewritten-*.pdf"))
+    assert len(originals) == len(rewritten) >= 4  # MIN_BATCHES
     return root / "class", originals, rewritten
 
 
