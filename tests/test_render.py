@@ -292,6 +292,19 @@ def test_the_drawing_every_sheet_shares_is_typeset_once_per_tex_run(env):
     assert "colorbox" not in edges + nodes and "b{=}" not in edges + nodes  # no student's number inside
 
 
+def test_the_derivation_every_solved_sheet_shares_is_typeset_once_per_tex_run(env):
+    # its rows are the same on every student's sheet: \dvsteponce names each by its digest
+    rows = {}
+    for who in ("Ada Lovelace", "Alan Turing"):
+        tex = render_sheet(classic_context(name=who), "solved", env)
+        rows[who] = re.findall(r"^\\dvsteponce\{(\w+)\}(.*)$", tex, re.M)
+    assert len(rows["Ada Lovelace"]) == len(classic_context()["derivation"]) >= 2
+    assert rows["Ada Lovelace"] == rows["Alan Turing"]
+    names = [name for name, _ in rows["Ada Lovelace"]]
+    assert len(set(names)) == len(names)  # a name per row: different rows are never one box
+    assert "\\dvstep{" not in tex[tex.index("\\begin{document}"):]
+
+
 def test_blank_tex_holds_no_answer_value(env):
     context = classic_context()
     blank = render_sheet(context, "blank", env)
