@@ -3,7 +3,7 @@
 One TeX run per sheet costs a TeX start-up (format load, font setup) per
 sheet, which dominates for short worksheets.  So sheets that share a preamble
 are compiled together as one *batch* document, the batch PDF is cut into one
-PDF per sheet, and batches run on ``jobs`` cores in parallel.
+PDF per sheet, and batches run on ``jobs`` worker processes in parallel.
 
 A batch document is the shared preamble, a line of setup, and for every
 sheet a marker, the sheet's body and a ``\\clearpage``.  The marker writes the
@@ -230,7 +230,7 @@ class _Outcome:
 
 
 class _Runner:
-    """Runs batch jobs on a thread pool, re-queueing the parts of failed batches."""
+    """Runs batch jobs on worker processes (one job: a thread), re-queueing the parts of failed batches."""
 
     def __init__(self, root: Path, engine: str,
                  progress: Callable[[int, int], None] | None, total: int, assets: tuple[Path, ...] = (),
