@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import oracle
-from conftest import key_rows, require
+from conftest import key_rows, pdf_text, require
 from derive.cli import main
 from derive.numeric import format_number
 from derive.spec import load_params_json, load_spec
@@ -316,6 +316,26 @@ def test_a_logo_next_to_the_templates_appears_on_the_sheet(tmp_path):
         images = [i for page in pdf.pages for i in (page.get_images() if hasattr(page, "get_images")
                                                     else page.images)]
     assert images, "the logo is on the page"
+
+
+def test_a_preamble_of_your_own_from_before_dvonce_still_makes_every_sheet(tmp_path):
+    # diagram.tex and solved.tex now reuse boxes (\dvonce, \dvsteponce); an instructor's older
+    # preamble.tex does not define them, and the sheets must still compile, only slower
+    require("pdflatex")
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    preamble = Path("templates/preamble.tex").read_text(encoding="utf-8")
+    start, end = preamble.index("\\newcommand\\dvonce"), preamble.index("\\usepackage{microtype}")
+    older = preamble[:start] + preamble[end:]
+    start = older.index("% \\dvsteponce")
+    older = older[:start] + older[older.index("\\makeatother", start):]
+    assert "dvonce" not in older.replace("% \\dvonce", "") and "dvsteponce" not in older
+    (mine / "preamble.tex").write_text(older, encoding="utf-8")
+    out = tmp_path / "c"
+    assert main(["worksheets", SPEC, "--roster", ROSTER, "--out", str(out), "--secret", "s", "--weak-secret",
+                 "--templates", str(mine)]) == 0
+    solved = pdf_text(out / "students" / "s1001" / "solved.pdf")
+    assert "Derivation" in solved and "Chain rule" in solved and "x1" in pdf_text(out / "students" / "s1001" / "blank.pdf")
 
 
 # --- output folders are safe -------------------------------------------------------------
