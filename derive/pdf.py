@@ -346,13 +346,14 @@ def _run_single(parsed: _Parsed, folder: Path, engine: str) -> _Outcome:
         return _Outcome({}, [SheetFailure(key, "the document produced no pages")], [])
     if status != "ok":
         return _Outcome({}, [SheetFailure(key, _excerpt(log) if status == "failed" else status)], [])
+    start = time.thread_time()
     pdffonts.compact_fonts(pdf)
     pages = _page_count(pdf)
     with pikepdf.open(pdf) as source:
         problem = _write_sheet(source, 1, pages, parsed.sheet)
     if problem:
         return _Outcome({}, [SheetFailure(key, problem)], [])
-    return _Outcome({key: (pdf, 1, pages)}, [], [])
+    return _Outcome({key: (pdf, 1, pages)}, [], [], cutting=time.thread_time() - start)
 
 
 def _cut(batch: tuple[_Parsed, ...], pdf: Path,
